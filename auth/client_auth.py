@@ -1,0 +1,99 @@
+"""Client authentication at the token endpoint (RFC 6749 §2.3).
+
+A confidential client sends its id and secret either in an ``Authorization:
+Basic`` header, where both parts are form-urlencoded (§2.3.1), or as
+``client_id`` and ``client_secret`` in the body; never both ways at once. A
+public client only names itself with ``client_id``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+
+from auth.basic import MalformedCredentialsError, parse_basic, split_authorization
+from auth.clients import digest_secret
+from auth.errors import InvalidClientError, InvalidRequestError
+from auth.secrets import check_equal
+from models.clients import Client, query_client
+
+BASIC_METHOD = "client_secret_basic"
+POST_METHOD = "client_secret_post"
+NONE_METHOD = "none"
+SUPPORTED_METHODS = [BASIC_METHOD, POST_METHOD, NONE_METHOD]
+
+
+class ClientAuthenticationError(InvalidClientError):
+    """``invalid_client`` that remembers whether the client used Basic."""
+
+    def __init__(self, used_basic: bool, *, log_detail: str = "") -> None:
+        super().__init__(log_detail=log_detail)
+        self.used_basic = used_basic
+        if not used_basic:
+            # RFC 6749 §5.2 requires 401 with a challenge only for Basic.
+            self.status_code = 400
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthenticatedClient:
+    client: Client
+    #: ``client_secret_basic``, ``client_secret_post`` or ``none``.
+    method: str
+
+
+def _read_basic(authorization: str) -> tuple[str, str]:
+    try:
+        scheme, credentials = split_authorization(authorization)
+        if scheme != "basic":
+            raise MalformedCredentialsError("not Basic")
+        client_id, client_secret = parse_basic(credentials)
+    except MalformedCredentialsError as error:
+        raise InvalidRequestError(
+            "The Authorization header is malformed.", log_detail=str(error)
+        ) from None
+    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(
+        client_secret
+    )
+
+
+def authenticate_client(
+    form: dict[str, str], authorization: str | None, secret_key: str
+) -> AuthenticatedClient:
+    """Return the client behind the request, or raise ``invalid_client``."""
+    body_id = form.get("client_id")
+    body_secret = form.get("client_secret")
+
+    if authorization:
+        client_id, client_secret = _read_basic(authorization)
+        if body_secret is not None or (body_id is not None and body_id != client_id):
+            raise InvalidRequestError(
+                "Use one client authentication method, not several."
+            )
+        method = BASIC_METHOD
+        used_basic = True
+    elif body_id is not None:
+        client_id, client_secret = body_id, body_secret or ""
+        method = POST_METHOD if body_secret is not None else NONE_METHOD
+        used_basic = False
+    else:
+        # No credentials at all: invite Basic, as for a failed Basic attempt.
+        raise ClientAuthenticationError(True, log_detail="no client credentials")
+
+    client = query_client(client_id) if len(client_id) <= 64 else None
+    if client is None:
+        raise ClientAuthenticationError(used_basic, log_detail="unknown client")
+
+    if client.secret_digest is None:
+        # A public client proves nothing; it may only name itself.
+        if client_secret:
+            raise ClientAuthenticationError(
+                used_basic, log_detail="public client sent a secret"
+            )
+        return AuthenticatedClient(client, NONE_METHOD)
+
+    expected = client.secret_digest
+    if not client_secret or not check_equal(
+        digest_secret(secret_key, client_secret), expected
+    ):
+        raise ClientAuthenticationError(used_basic, log_detail="wrong client secret")
+    return AuthenticatedClient(client, method)

@@ -1,0 +1,190 @@
+"""Registration of OAuth clients: ids, secrets, grant types and redirect URIs."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import urllib.parse
+from collections.abc import Iterable
+
+from auth.secrets import generate_token, keyed_digest
+from models.base import database
+from models.clients import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    CLIENT_TYPES,
+    CONFIDENTIAL,
+    GRANT_TYPES,
+    PUBLIC,
+    Client,
+)
+from models.tokens import AccessToken, revoke_tokens
+from models.users import User
+
+#: Name of the stored key that client secret digests are computed with.
+CLIENT_SECRET_KEY = "client_secret_key"  # noqa: S105 - a name, not a secret
+MAX_REDIRECT_URIS = 20
+MAX_REDIRECT_URI_LENGTH = 2000
+
+
+class ClientError(ValueError):
+    """A client registration that the rules do not allow."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def generate_client_id() -> str:
+    """Return a new client id (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+def digest_secret(secret_key: str, client_secret: str) -> str:
+    """Return the keyed SHA-256 digest under which a client secret is stored."""
+    return keyed_digest(secret_key, client_secret)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return whether ``host`` is a loopback IP literal or ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_redirect_uri(uri: str) -> None:
+    """Raise :class:`ClientError` unless ``uri`` may be registered.
+
+    RFC 9700 §2.1 and RFC 8252 §7.3: https anywhere, http only on loopback,
+    an absolute URI without a fragment and without credentials.
+    """
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        raise ClientError("redirect_uris", "a redirect URI is too long")
+    if any(char.isspace() or ord(char) < 0x20 for char in uri):
+        raise ClientError("redirect_uris", "a redirect URI contains white space")
+    try:
+        parsed = urllib.parse.urlsplit(uri)
+        host = parsed.hostname or ""
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ClientError("redirect_uris", f"invalid redirect URI {uri!r}") from None
+    if parsed.fragment or "#" in uri:
+        raise ClientError("redirect_uris", f"redirect URI {uri!r} has a fragment")
+    if parsed.username is not None or parsed.password is not None:
+        raise ClientError("redirect_uris", f"redirect URI {uri!r} has credentials")
+    if not host:
+        raise ClientError("redirect_uris", f"redirect URI {uri!r} has no host")
+    if parsed.scheme == "https":
+        return
+    if parsed.scheme == "http" and is_loopback_host(host):
+        return
+    raise ClientError(
+        "redirect_uris",
+        f"redirect URI {uri!r} must use https, or http on a loopback address",
+    )
+
+
+def clean_redirect_uris(uris: Iterable[str]) -> list[str]:
+    """Strip, de-duplicate and validate redirect URIs, keeping their order."""
+    cleaned: list[str] = []
+    for uri in uris:
+        uri = uri.strip()
+        if uri and uri not in cleaned:
+            validate_redirect_uri(uri)
+            cleaned.append(uri)
+    if len(cleaned) > MAX_REDIRECT_URIS:
+        raise ClientError(
+            "redirect_uris", f"at most {MAX_REDIRECT_URIS} redirect URIs are allowed"
+        )
+    return cleaned
+
+
+def validate_client_fields(
+    name: str,
+    client_type: str,
+    grant_types: list[str],
+    redirect_uris: list[str],
+    service_account: User | None,
+) -> None:
+    """Raise :class:`ClientError` for the first field that breaks a rule."""
+    if not name.strip() or len(name) > 200:
+        raise ClientError("name", "a name of 1 to 200 characters is required")
+    if client_type not in CLIENT_TYPES:
+        raise ClientError("client_type", "client type must be confidential or public")
+    if not grant_types:
+        raise ClientError("grant_types", "choose at least one grant type")
+    for grant_type in grant_types:
+        if grant_type not in GRANT_TYPES:
+            raise ClientError("grant_types", f"unsupported grant type {grant_type!r}")
+    if CLIENT_CREDENTIALS in grant_types:
+        if client_type == PUBLIC:
+            raise ClientError(
+                "grant_types", "client credentials needs a confidential client"
+            )
+        if service_account is None:
+            raise ClientError(
+                "service_account", "client credentials needs a service account"
+            )
+    if service_account is not None and not service_account.is_service_account:
+        raise ClientError(
+            "service_account", f"{service_account.username!r} is not a service account"
+        )
+    if AUTHORIZATION_CODE in grant_types and not redirect_uris:
+        raise ClientError(
+            "redirect_uris", "authorization code needs at least one redirect URI"
+        )
+
+
+def create_client(
+    secret_key: str,
+    *,
+    name: str,
+    client_type: str = CONFIDENTIAL,
+    grant_types: list[str],
+    redirect_uris: Iterable[str] = (),
+    service_account: User | None = None,
+    created_by: User | None = None,
+    is_resource_server: bool = False,
+) -> tuple[Client, str | None]:
+    """Register a client; return it with its secret, which is stored only hashed."""
+    uris = clean_redirect_uris(redirect_uris)
+    grant_types = sorted(set(grant_types))
+    validate_client_fields(name, client_type, grant_types, uris, service_account)
+
+    client_secret = generate_token(32) if client_type == CONFIDENTIAL else None
+    client = Client.create(
+        client_id=generate_client_id(),
+        secret_digest=digest_secret(secret_key, client_secret)
+        if client_secret
+        else None,
+        name=name.strip(),
+        client_type=client_type,
+        grant_types=" ".join(grant_types),
+        redirect_uris="\n".join(uris),
+        service_account=service_account,
+        created_by=created_by,
+        is_resource_server=is_resource_server,
+    )
+    return client, client_secret
+
+
+def rotate_client_secret(secret_key: str, client: Client) -> str:
+    """Give ``client`` a new secret; the old one stops working at once."""
+    if not client.is_confidential:
+        raise ClientError("client_type", "a public client has no secret")
+    client_secret = generate_token(32)
+    client.secret_digest = digest_secret(secret_key, client_secret)
+    client.save()
+    return client_secret
+
+
+def delete_client(client: Client) -> int:
+    """Delete ``client`` and revoke its tokens; return how many were revoked."""
+    with database.atomic():
+        revoked = revoke_tokens(AccessToken.client_id == client.client_id)
+        client.delete_instance()
+    return revoked

@@ -1,0 +1,94 @@
+"""OAuth 2.0 errors: one class per RFC error code, with its status.
+
+Descriptions are fixed ASCII text (RFC 6749 §5.2 limits the character set) and
+never contain request input; details for operators go to the log instead.
+"""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    """Base of every error the OAuth endpoints return."""
+
+    error: str = "server_error"
+    description: str = "The server could not complete the request."
+    status_code: int = 400
+
+    def __init__(self, description: str | None = None, *, log_detail: str = ""):
+        if description is not None:
+            self.description = description
+        # Text for the server log only; never sent to the client.
+        self.log_detail = log_detail
+        super().__init__(self.description)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequestError(OAuthError):
+    error = "invalid_request"
+    description = "The request is missing a parameter or is malformed."
+
+
+class InvalidClientError(OAuthError):
+    """RFC 6749 §5.2: client authentication failed."""
+
+    error = "invalid_client"
+    description = "Client authentication failed."
+    status_code = 401
+
+
+class InvalidGrantError(OAuthError):
+    error = "invalid_grant"
+    description = "The grant is invalid, expired or revoked."
+
+
+class UnauthorizedClientError(OAuthError):
+    error = "unauthorized_client"
+    description = "The client is not allowed to use this grant type."
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    error = "unsupported_grant_type"
+    description = "The grant type is not supported."
+
+
+class UnsupportedResponseTypeError(OAuthError):
+    error = "unsupported_response_type"
+    description = "The response type is not supported."
+
+
+class InvalidScopeError(OAuthError):
+    error = "invalid_scope"
+    description = "The requested scope is invalid or exceeds what is allowed."
+
+
+class AccessDeniedError(OAuthError):
+    error = "access_denied"
+    description = "The resource owner denied the request."
+    status_code = 403
+
+
+class InvalidTokenError(OAuthError):
+    """RFC 6750 §3.1: the access token is expired, revoked or malformed."""
+
+    error = "invalid_token"
+    description = "The access token is invalid, expired or revoked."
+    status_code = 401
+
+
+class InsufficientScopeError(OAuthError):
+    error = "insufficient_scope"
+    description = "The access token does not carry the scope this call needs."
+    status_code = 403
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+
+
+class TemporarilyUnavailableError(OAuthError):
+    error = "temporarily_unavailable"
+    description = "The server is temporarily unable to handle the request."
+    status_code = 503

@@ -1,0 +1,37 @@
+"""What every grant type receives and returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from auth.client_auth import AuthenticatedClient
+from models.users import User
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenRequest:
+    """A token request whose client has been authenticated."""
+
+    form: dict[str, str]
+    client: AuthenticatedClient
+    remote_addr: str | None = None
+    request_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenResult:
+    """A successful token response and the user it was issued for."""
+
+    body: dict[str, Any]
+    user: User
+    scope: str
+
+
+class Grant(Protocol):
+    #: The ``grant_type`` value of RFC 6749 that selects this grant.
+    grant_type: str
+
+    def create_token_response(self, request: TokenRequest) -> TokenResult:
+        """Validate the request and issue tokens, or raise an OAuth error."""
+        ...

@@ -1,0 +1,236 @@
+"""Benchmark the gateway against a bare Tornado handler with wrk, on loopback.
+
+Run from the repository root:
+
+    .venv/bin/python bench/run_benchmarks.py [--duration S] [--warmup S]
+        [--connections N] [--threads N] [--output docs/benchmarks.md]
+
+The script prints a Markdown report and writes it into the output file. It exits 0
+when the report was produced, even if a performance target was missed, 1 when the
+benchmark could not run, and 128 plus the signal number when it was interrupted.
+"""
+
+import argparse
+import logging
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    # Run as a script, Python puts bench/ first on sys.path, where the harness modules
+    # would shadow installed packages. The repository root makes `bench` importable.
+    sys.path[0] = str(REPO_ROOT)
+
+from bench import report  # noqa: E402
+from bench.gateway_setup import GatewaySetupError  # noqa: E402
+from bench.harness import (  # noqa: E402
+    FLOOD_CONNECTIONS,
+    HEALTHZ_PROBE_CONNECTIONS,
+    Benchmark,
+    BenchmarkError,
+    BenchmarkResults,
+    BenchmarkSettings,
+)
+from bench.processes import ChildProcesses  # noqa: E402
+from bench.results import render_scenario_table, render_target_table  # noqa: E402
+from bench.wrk_runner import WrkError  # noqa: E402
+
+logger = logging.getLogger("bench")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopRequested(BaseException):
+    """A stop signal arrived; derived from BaseException so that no handler eats it."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_stop_requested(signal_number: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal_number)
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and validate the command line."""
+    parser = argparse.ArgumentParser(
+        description="Benchmark the gateway against a bare Tornado handler with wrk."
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=10,
+        help="length of each measured wrk run, in whole seconds (default: 10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="length of the unmeasured wrk run before each scenario, in whole "
+        "seconds; 0 skips it (default: 3)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=10,
+        help="concurrent wrk connections in the throughput scenarios (default: 10)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="wrk threads; one leaves the other cores to the single-process server "
+        "(default: 1)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("docs/benchmarks.md"),
+        help="Markdown file whose results section is rewritten "
+        "(default: docs/benchmarks.md)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.duration < 1:
+        parser.error(f"--duration must be at least 1 second, got {arguments.duration}")
+    if arguments.warmup < 0:
+        parser.error(f"--warmup must be 0 or more seconds, got {arguments.warmup}")
+    if arguments.threads < 1:
+        parser.error(f"--threads must be at least 1, got {arguments.threads}")
+    if arguments.connections < arguments.threads:
+        parser.error(
+            f"--connections ({arguments.connections}) must be at least --threads "
+            f"({arguments.threads}), because each wrk thread needs a connection"
+        )
+    return arguments
+
+
+def rerun_command(arguments: argparse.Namespace) -> str:
+    """Return the shell command, relative to the current directory, that reruns this."""
+    return shlex.join(
+        [
+            _relative_to_cwd(Path(sys.executable)),
+            _relative_to_cwd(Path(__file__)),
+            "--duration",
+            str(arguments.duration),
+            "--warmup",
+            str(arguments.warmup),
+            "--connections",
+            str(arguments.connections),
+            "--threads",
+            str(arguments.threads),
+            "--output",
+            str(arguments.output),
+        ]
+    )
+
+
+def _relative_to_cwd(path: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def render_report(
+    results: BenchmarkResults, arguments: argparse.Namespace, command: str
+) -> str:
+    """Render the results section of the Markdown report."""
+    machine_rows = [
+        [label, value] for label, value in report.describe_machine(REPO_ROOT)
+    ]
+    return "\n".join(
+        [
+            "## Results",
+            "",
+            report.render_table(["Setting", "Value"], machine_rows),
+            "",
+            "Rerun from the repository root with:",
+            "",
+            "```sh",
+            command,
+            "```",
+            "",
+            f"Each scenario ran wrk with {arguments.threads} thread(s) and `--latency` "
+            f"for {arguments.duration} s after a {arguments.warmup} s warm-up, against "
+            f"a server on 127.0.0.1. The flood scenario sent wrong Basic passwords "
+            f"over {FLOOD_CONNECTIONS} connections while a second wrk measured "
+            f"/healthz over {HEALTHZ_PROBE_CONNECTIONS}. The gateway used SQLite and "
+            "its default bcrypt cost (GATEWAY_BCRYPT_ROUNDS unset). p50 and p99 are "
+            "the percentiles that wrk prints. The ratio divides a scenario's rate by "
+            "the bare handler's rate under the same number of connections.",
+            "",
+            "### Scenarios",
+            "",
+            render_scenario_table(results.scenarios, results.bare),
+            "",
+            "### Targets",
+            "",
+            render_target_table(results.checks),
+        ]
+    )
+
+
+def run(arguments: argparse.Namespace, children: ChildProcesses, work_dir: Path) -> str:
+    """Run the benchmark and return the Markdown results section."""
+    if shutil.which("wrk") is None:
+        raise BenchmarkError(
+            "wrk not found on PATH; install it with `apt-get install wrk`"
+        )
+    if not (REPO_ROOT / "server.py").is_file():
+        raise BenchmarkError(f"gateway entry point {REPO_ROOT / 'server.py'} not found")
+
+    settings = BenchmarkSettings(
+        duration_seconds=arguments.duration,
+        warmup_seconds=arguments.warmup,
+        connections=arguments.connections,
+        threads=arguments.threads,
+    )
+    results = Benchmark(settings, children, REPO_ROOT, work_dir).run()
+    return render_report(results, arguments, rerun_command(arguments))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print and write the report, and return the exit code."""
+    arguments = parse_arguments(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    for signal_number in _STOP_SIGNALS:
+        signal.signal(signal_number, _raise_stop_requested)
+
+    children = ChildProcesses()
+    work_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    try:
+        markdown = run(arguments, children, work_dir)
+    except (BenchmarkError, GatewaySetupError, WrkError) as error:
+        logger.error("benchmark failed: %s", error)
+        return 1
+    except StopRequested as stop:
+        logger.error(
+            "stopped by %s before the report was complete",
+            signal.Signals(stop.signal_number).name,
+        )
+        return 128 + stop.signal_number
+    finally:
+        # A second signal during cleanup must not leave servers running.
+        for signal_number in _STOP_SIGNALS:
+            signal.signal(signal_number, signal.SIG_IGN)
+        children.stop_all()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    print(markdown)
+    report.write_results(arguments.output, markdown)
+    logger.info("wrote the results to %s", arguments.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

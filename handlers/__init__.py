@@ -1,0 +1,1 @@
+"""Tornado handlers: the partner API, the OAuth endpoints and the web pages."""

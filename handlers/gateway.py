@@ -1,0 +1,84 @@
+"""The objects every handler shares, built once when the application starts."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+
+from auth.clients import CLIENT_SECRET_KEY
+from auth.credential_cache import CredentialCache
+from auth.grants import ClientCredentialsGrant
+from auth.keys import KeyRing
+from auth.passwords import PasswordHasher
+from auth.token_endpoint import TokenEndpoint
+from auth.tokens import AccessTokenService
+from auth.user_auth import UserAuthenticator
+from config import Settings
+from models.state import ensure_secret
+from plugins.loader import IntegrationRegistry
+
+COOKIE_SECRET_KEY = "cookie_secret"  # noqa: S105 - a name, not a secret
+REALM = "integration-gateway"
+
+
+@dataclasses.dataclass
+class Gateway:
+    settings: Settings
+    registry: IntegrationRegistry
+    keys: KeyRing
+    tokens: AccessTokenService
+    token_endpoint: TokenEndpoint
+    hasher: PasswordHasher
+    authenticator: UserAuthenticator
+    #: Key of the keyed digests under which client secrets are stored.
+    client_secret_key: str
+    cookie_secret: str
+    #: Threads for bcrypt.
+    password_executor: concurrent.futures.ThreadPoolExecutor
+    #: Threads for plugins whose ``run`` is a plain function.
+    plugin_executor: concurrent.futures.ThreadPoolExecutor
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer_url
+
+    def close(self) -> None:
+        self.password_executor.shutdown(wait=False, cancel_futures=True)
+        self.plugin_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
+    """Assemble the shared objects; the database must be open and migrated."""
+    password_executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=settings.worker_threads, thread_name_prefix="bcrypt"
+    )
+    plugin_executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=settings.worker_threads, thread_name_prefix="plugin"
+    )
+    hasher = PasswordHasher(settings.bcrypt_rounds, password_executor)
+    cache = CredentialCache(settings.basic_auth_cache_seconds)
+    authenticator = UserAuthenticator(
+        hasher, cache, max_pending=settings.worker_threads * 8
+    )
+
+    keys = KeyRing(settings.access_token_lifetime_seconds)
+    keys.load()
+    tokens = AccessTokenService(
+        keys, settings.issuer_url, settings.access_token_lifetime_seconds
+    )
+    client_secret_key = ensure_secret(CLIENT_SECRET_KEY)
+    token_endpoint = TokenEndpoint([ClientCredentialsGrant(tokens)], client_secret_key)
+
+    return Gateway(
+        settings=settings,
+        registry=registry,
+        keys=keys,
+        tokens=tokens,
+        token_endpoint=token_endpoint,
+        hasher=hasher,
+        authenticator=authenticator,
+        client_secret_key=client_secret_key,
+        cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
+        password_executor=password_executor,
+        plugin_executor=plugin_executor,
+    )

@@ -1,0 +1,15 @@
+"""``GET /healthz``: 200 when the database answers, 503 when it does not."""
+
+from __future__ import annotations
+
+from handlers.base import BaseHandler
+from models.base import check_database
+
+
+class HealthHandler(BaseHandler):
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        if check_database():
+            self.write_json({"status": "ok"})
+        else:
+            self.write_json({"status": "unavailable", "database": "unreachable"}, 503)

@@ -1,0 +1,175 @@
+"""The partner API: list the integrations a caller may run, and run one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from auth.principal import Principal
+from handlers.auth_mixin import PrincipalMixin
+from handlers.base import ApiError
+from models.audit import FAILURE, SUCCESS, record_event
+from models.base import database
+from models.runs import FAILED, REJECTED, SUCCEEDED, TIMED_OUT, IntegrationRun
+from plugins.base import IntegrationContext, IntegrationError, RunLogger
+from plugins.loader import LoadedIntegration
+from plugins.runner import run_integration
+
+log = logging.getLogger("integration_gateway.handlers.integrations")
+plugin_log = logging.getLogger("integration_gateway.plugins.run")
+
+EXECUTE_ACTION = "integration.execute"
+
+
+class IntegrationListHandler(PrincipalMixin):
+    """``GET /integrations``: the integrations the caller may execute."""
+
+    def get(self) -> None:
+        items = []
+        for name in self.gateway.registry.names():
+            if not self.may_execute(name):
+                continue
+            integration = self.gateway.registry.loaded[name].integration
+            items.append(
+                {
+                    "name": name,
+                    "title": integration.title,
+                    "description": integration.description,
+                    "version": integration.version,
+                }
+            )
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({"integrations": items})
+
+
+class IntegrationExecuteHandler(PrincipalMixin):
+    """``POST /integrations/execute/<name>``: run one integration."""
+
+    async def post(self, name: str) -> None:
+        loaded = self.gateway.registry.get(name)
+        if loaded is None:
+            self.record_denied(EXECUTE_ACTION, name[:64], "unknown integration")
+            raise ApiError(404, "not_found", "No integration has this name.")
+        if not self.may_execute(name):
+            self.record_denied(EXECUTE_ACTION, name, "no execute permission")
+            raise self.forbidden(name)
+        payload = self._read_payload()
+        await self._run(loaded, payload)
+
+    def _read_payload(self) -> Any:
+        body = self.request.body
+        if not body.strip():
+            return {}
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(
+                400, "invalid_request", "The request body is not valid JSON."
+            ) from None
+
+    async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
+        settings = self.gateway.settings
+        principal = self.principal
+        run_id = uuid.uuid4().hex
+        context = IntegrationContext(
+            run_id=run_id,
+            principal=principal,
+            settings=settings.integrations.get(loaded.name, {}),
+            logger=RunLogger(plugin_log, {"run_id": run_id}),
+        )
+        self.set_header("X-Run-Id", run_id)
+
+        started = time.monotonic()
+        status, http_status, error_class = SUCCEEDED, 200, None
+        body: Any
+        try:
+            result = await run_integration(
+                loaded.integration,
+                context,
+                payload,
+                settings.plugin_timeout_seconds,
+                self.gateway.plugin_executor,
+            )
+            body = json.dumps(result, separators=(",", ":"), allow_nan=False)
+        except IntegrationError as error:
+            status, http_status = REJECTED, error.status_code
+            error_class = type(error).__name__
+            body = {"error": error.error, "error_description": error.message}
+        except TimeoutError:
+            status, http_status, error_class = TIMED_OUT, 504, "TimeoutError"
+            body = {"error": "integration_timeout", "run_id": run_id}
+        except Exception as error:
+            status, http_status = FAILED, 500
+            error_class = type(error).__name__
+            plugin_log.exception(
+                "run %s of %s failed: %s", run_id, loaded.name, error_class
+            )
+            body = {"error": "integration_failed", "run_id": run_id}
+        duration_ms = (time.monotonic() - started) * 1000
+
+        self._record(
+            loaded.name,
+            principal,
+            run_id,
+            status,
+            http_status,
+            duration_ms,
+            error_class,
+        )
+        if isinstance(body, dict):
+            body.setdefault("run_id", run_id)
+            self.write_json(body, http_status)
+        else:
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(body)
+
+    def _record(
+        self,
+        name: str,
+        principal: Principal,
+        run_id: str,
+        status: str,
+        http_status: int,
+        duration_ms: float,
+        error_class: str | None,
+    ) -> None:
+        # The run and its audit event are committed before the response is
+        # written, so a call the caller saw succeed is never lost.
+        with database.atomic():
+            IntegrationRun.create(
+                run_id=run_id,
+                integration=name,
+                user=principal.user_id,
+                username=principal.username,
+                auth_method=principal.auth_method,
+                client_id=principal.client_id,
+                status=status,
+                http_status=http_status,
+                duration_ms=duration_ms,
+                error_class=error_class,
+            )
+            record_event(
+                EXECUTE_ACTION,
+                SUCCESS if status == SUCCEEDED else FAILURE,
+                actor=principal.username,
+                auth_method=principal.auth_method,
+                client_id=principal.client_id,
+                target=name,
+                remote_addr=self.remote_addr,
+                request_id=self.request_id,
+                detail=f"run {run_id}: {status}",
+            )
+        log.info(
+            "run %s of %s by %s (%s, client_id=%s): %s %d in %.1f ms",
+            run_id,
+            name,
+            principal.username,
+            principal.auth_method,
+            principal.client_id,
+            status,
+            http_status,
+            duration_ms,
+        )

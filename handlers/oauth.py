@@ -1,0 +1,76 @@
+"""OAuth 2.0 endpoints of the authorization server: token and JWKS."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from auth.errors import InvalidRequestError, OAuthError
+from auth.forms import parse_form
+from handlers.auth_mixin import BASIC_CHALLENGE
+from handlers.base import BaseHandler
+
+log = logging.getLogger("integration_gateway.handlers.oauth")
+
+
+class OAuthEndpointHandler(BaseHandler):
+    """Base of endpoints that answer JSON with ``Cache-Control: no-store``."""
+
+    def check_xsrf_cookie(self) -> None:
+        # Clients authenticate themselves; there is no cookie to protect.
+        return
+
+    def read_form(self) -> dict[str, str]:
+        """Return the form body; the query string may not carry parameters."""
+        if self.request.query:
+            raise InvalidRequestError(
+                "Parameters are accepted only in the request body."
+            )
+        return parse_form(self.request.body, self.request.headers.get("Content-Type"))
+
+    def write_oauth_json(self, body: dict[str, Any], status_code: int = 200) -> None:
+        # RFC 6749 §5.1: token responses must not be cached.
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Pragma", "no-cache")
+        self.write_json(body, status_code)
+
+    def write_oauth_error(self, error: OAuthError) -> None:
+        if error.status_code == 401:
+            self.set_header("WWW-Authenticate", BASIC_CHALLENGE)
+        self.write_oauth_json(error.to_dict(), error.status_code)
+
+
+class TokenHandler(OAuthEndpointHandler):
+    """``POST /o/token/``: RFC 6749 §3.2."""
+
+    def post(self) -> None:
+        endpoint = self.gateway.token_endpoint
+        try:
+            form = self.read_form()
+        except OAuthError as error:
+            endpoint.record_refusal(error, "", None, self.remote_addr, self.request_id)
+            self.write_oauth_error(error)
+            return
+        try:
+            body = endpoint.create_token_response(
+                form,
+                self.request.headers.get("Authorization"),
+                remote_addr=self.remote_addr,
+                request_id=self.request_id,
+            )
+        except OAuthError as error:
+            self.write_oauth_error(error)
+            return
+        self.write_oauth_json(body)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Pragma", "no-cache")
+        super().write_error(status_code, **kwargs)
+
+
+class JWKSHandler(BaseHandler):
+    """``GET /o/jwks/``: the public keys that verify access tokens."""
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "public, max-age=300")
+        self.write_json(self.gateway.keys.jwks)

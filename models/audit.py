@@ -1,0 +1,57 @@
+"""The audit trail: who did what to which target, from where, with what outcome."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.base import BaseModel, utcnow
+
+SUCCESS = "success"
+FAILURE = "failure"
+DENIED = "denied"
+
+
+class AuditEvent(BaseModel):
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    actor = peewee.CharField(max_length=150, null=True, index=True)
+    auth_method = peewee.CharField(max_length=20, null=True)
+    client_id = peewee.CharField(max_length=64, null=True)
+    action = peewee.CharField(max_length=64, index=True)
+    target = peewee.CharField(max_length=255, null=True)
+    outcome = peewee.CharField(max_length=20)
+    remote_addr = peewee.CharField(max_length=64, null=True)
+    request_id = peewee.CharField(max_length=32, null=True)
+    # A short operator-facing explanation; never a secret or a credential.
+    detail = peewee.CharField(max_length=500, null=True)
+
+
+def record_event(
+    action: str,
+    outcome: str,
+    *,
+    actor: str | None = None,
+    auth_method: str | None = None,
+    client_id: str | None = None,
+    target: str | None = None,
+    remote_addr: str | None = None,
+    request_id: str | None = None,
+    detail: str | None = None,
+) -> AuditEvent:
+    """Insert one audit event; the caller decides the transaction around it."""
+    return AuditEvent.create(
+        action=action,
+        outcome=outcome,
+        actor=_clip(actor, 150),
+        auth_method=auth_method,
+        client_id=_clip(client_id, 64),
+        target=_clip(target, 255),
+        remote_addr=_clip(remote_addr, 64),
+        request_id=request_id,
+        detail=_clip(detail, 500),
+    )
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    if value is None:
+        return None
+    return value[:length]

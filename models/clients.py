@@ -1,0 +1,59 @@
+"""OAuth clients: the applications that request tokens from the gateway."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.base import BaseModel, utcnow
+from models.users import User
+
+CONFIDENTIAL = "confidential"
+PUBLIC = "public"
+CLIENT_TYPES = (CONFIDENTIAL, PUBLIC)
+
+AUTHORIZATION_CODE = "authorization_code"
+CLIENT_CREDENTIALS = "client_credentials"
+REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type
+GRANT_TYPES = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
+
+
+class Client(BaseModel):
+    client_id = peewee.CharField(max_length=64, unique=True)
+    # Keyed SHA-256 of the secret (see auth.secrets); None for public clients.
+    secret_digest = peewee.CharField(max_length=64, null=True)
+    name = peewee.CharField(max_length=200)
+    client_type = peewee.CharField(max_length=20, default=CONFIDENTIAL)
+    # Space-separated grant types, as in RFC 7591 metadata.
+    grant_types = peewee.CharField(max_length=200)
+    # One redirect URI per line.
+    redirect_uris = peewee.TextField(default="")
+    service_account = peewee.ForeignKeyField(
+        User, null=True, backref="clients", on_delete="SET NULL"
+    )
+    created_by = peewee.ForeignKeyField(
+        User, null=True, backref="created_clients", on_delete="SET NULL"
+    )
+    created_at = peewee.DateTimeField(default=utcnow)
+    is_resource_server = peewee.BooleanField(default=False)
+
+    @property
+    def grant_type_list(self) -> list[str]:
+        return self.grant_types.split()
+
+    @property
+    def redirect_uri_list(self) -> list[str]:
+        return [uri for uri in self.redirect_uris.splitlines() if uri]
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.client_type == CONFIDENTIAL
+
+    def allows_grant(self, grant_type: str) -> bool:
+        if grant_type == REFRESH_TOKEN:
+            return AUTHORIZATION_CODE in self.grant_type_list
+        return grant_type in self.grant_type_list
+
+
+def query_client(client_id: str) -> Client | None:
+    """Return the client with ``client_id``, or None."""
+    return Client.get_or_none(Client.client_id == client_id)

@@ -1,0 +1,27 @@
+"""Integration runs: one row for every call that reached a plugin."""
+
+from __future__ import annotations
+
+import peewee
+
+from models.base import BaseModel, utcnow
+from models.users import User
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+REJECTED = "rejected"
+TIMED_OUT = "timed_out"
+
+
+class IntegrationRun(BaseModel):
+    run_id = peewee.CharField(max_length=32, unique=True)
+    integration = peewee.CharField(max_length=64, index=True)
+    user = peewee.ForeignKeyField(User, null=True, backref="runs", on_delete="SET NULL")
+    username = peewee.CharField(max_length=150)
+    auth_method = peewee.CharField(max_length=20)
+    client_id = peewee.CharField(max_length=64, null=True)
+    status = peewee.CharField(max_length=20)
+    http_status = peewee.IntegerField()
+    started_at = peewee.DateTimeField(default=utcnow, index=True)
+    duration_ms = peewee.FloatField(default=0.0)
+    error_class = peewee.CharField(max_length=200, null=True)

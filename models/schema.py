@@ -1,0 +1,71 @@
+"""Schema versions: create a new database and upgrade an existing one in place.
+
+Each entry of ``MIGRATIONS`` upgrades the schema by one version and is written
+so that it can run again safely (tables and indexes are created only when
+missing). The version reached is stored in the ``gateway_state`` table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import peewee
+
+from models.audit import AuditEvent
+from models.base import database
+from models.clients import Client
+from models.runs import IntegrationRun
+from models.state import GatewayState, SigningKey, query_state, set_state
+from models.tokens import AccessToken
+from models.users import Permission, User
+
+log = logging.getLogger("integration_gateway.models")
+
+SCHEMA_VERSION_KEY = "schema_version"
+
+
+def _migrate_to_1(db: peewee.Database) -> None:
+    db.create_tables(
+        [
+            User,
+            Permission,
+            Client,
+            AccessToken,
+            IntegrationRun,
+            AuditEvent,
+            SigningKey,
+        ],
+        safe=True,
+    )
+
+
+#: Index 0 upgrades to version 1, index 1 to version 2, and so on.
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_migrate_to_1]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def query_schema_version() -> int:
+    """Return the schema version of the connected database, 0 when empty."""
+    if not database.table_exists(GatewayState._meta.table_name):
+        return 0
+    value = query_state(SCHEMA_VERSION_KEY)
+    return int(value) if value else 0
+
+
+def migrate() -> int:
+    """Upgrade the connected database to ``SCHEMA_VERSION``; return the old one."""
+    database.create_tables([GatewayState], safe=True)
+    current = query_schema_version()
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database has schema version {current}, newer than this"
+            f" release's {SCHEMA_VERSION}; upgrade the gateway"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with database.atomic():
+            MIGRATIONS[version - 1](database.obj)
+            set_state(SCHEMA_VERSION_KEY, str(version))
+        log.info("database schema upgraded to version %d", version)
+    return current

@@ -1,0 +1,177 @@
+"""Users, service accounts and their per-integration permissions."""
+
+from __future__ import annotations
+
+import re
+
+import peewee
+
+from models.base import BaseModel, database, utcnow
+
+STANDARD = "standard"
+STAFF = "staff"
+SERVICE_ACCOUNT = "service_account"
+USER_KINDS = (STANDARD, STAFF, SERVICE_ACCOUNT)
+
+READ = "read"
+WRITE = "write"
+EXECUTE = "execute"
+DEBUG = "debug"
+PERMISSIONS = (READ, WRITE, EXECUTE, DEBUG)
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$")
+
+
+class UserError(ValueError):
+    """A change to a user or a permission that the rules do not allow."""
+
+
+class User(BaseModel):
+    username = peewee.CharField(max_length=150, unique=True)
+    kind = peewee.CharField(max_length=20, default=STANDARD)
+    password_hash = peewee.CharField(max_length=100)
+    is_active = peewee.BooleanField(default=True)
+    vendor = peewee.CharField(max_length=200, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_used_at = peewee.DateTimeField(null=True)
+    # Raised whenever the password or the active flag changes, so that any
+    # credential remembered in memory for the old value stops matching.
+    credential_version = peewee.IntegerField(default=1)
+
+    @property
+    def is_service_account(self) -> bool:
+        return self.kind == SERVICE_ACCOUNT
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == STAFF
+
+
+class Permission(BaseModel):
+    user = peewee.ForeignKeyField(User, backref="permissions", on_delete="CASCADE")
+    integration = peewee.CharField(max_length=64)
+    permission = peewee.CharField(max_length=10)
+
+    class Meta:
+        indexes = ((("user", "integration", "permission"), True),)
+
+
+def validate_username(username: str) -> None:
+    """Raise :class:`UserError` unless ``username`` is a valid user name."""
+    if not USERNAME_PATTERN.match(username):
+        raise UserError(
+            "invalid username: use 1 to 150 letters, digits and . _ @ + -,"
+            " starting with a letter or digit"
+        )
+
+
+def query_user(username: str) -> User | None:
+    """Return the user called ``username``, or None."""
+    return User.get_or_none(User.username == username)
+
+
+def create_user(
+    username: str, kind: str, password_hash: str, vendor: str | None = None
+) -> User:
+    """Insert a user; raise :class:`UserError` when the name is invalid or taken."""
+    validate_username(username)
+    if kind not in USER_KINDS:
+        raise UserError(f"invalid user kind {kind!r}: expected one of {USER_KINDS}")
+    if vendor and kind != SERVICE_ACCOUNT:
+        raise UserError("a vendor label is only for service accounts")
+    if vendor is not None and len(vendor) > 200:
+        raise UserError("vendor label is longer than 200 characters")
+    try:
+        with database.atomic():
+            return User.create(
+                username=username,
+                kind=kind,
+                password_hash=password_hash,
+                vendor=vendor or None,
+            )
+    except peewee.IntegrityError:
+        raise UserError(f"user {username!r} already exists") from None
+
+
+def set_password_hash(user: User, password_hash: str) -> None:
+    """Store a new password hash and invalidate remembered credentials."""
+    User.update(
+        password_hash=password_hash,
+        credential_version=User.credential_version + 1,
+    ).where(User.id == user.id).execute()
+    user.password_hash = password_hash
+    user.credential_version += 1
+
+
+def set_active(user: User, active: bool) -> None:
+    """Activate or deactivate ``user`` and invalidate remembered credentials."""
+    User.update(is_active=active, credential_version=User.credential_version + 1).where(
+        User.id == user.id
+    ).execute()
+    user.is_active = active
+    user.credential_version += 1
+
+
+def validate_permission(user: User, permission: str) -> None:
+    """Raise :class:`UserError` unless ``user`` may hold ``permission``."""
+    if permission not in PERMISSIONS:
+        raise UserError(
+            f"invalid permission {permission!r}: expected one of"
+            f" {', '.join(PERMISSIONS)}"
+        )
+    if user.is_service_account and permission != EXECUTE:
+        raise UserError(
+            f"service account {user.username!r} can only hold the execute"
+            f" permission, not {permission!r}"
+        )
+
+
+def grant_permission(user: User, integration: str, permission: str) -> bool:
+    """Give ``user`` a permission; return False when it was held already."""
+    validate_permission(user, permission)
+    query = Permission.insert(
+        user=user, integration=integration, permission=permission
+    ).on_conflict_ignore()
+    return bool(query.execute())
+
+
+def revoke_permission(user: User, integration: str, permission: str) -> bool:
+    """Take a permission from ``user``; return False when it was not held."""
+    if permission not in PERMISSIONS:
+        raise UserError(
+            f"invalid permission {permission!r}: expected one of"
+            f" {', '.join(PERMISSIONS)}"
+        )
+    deleted = (
+        Permission.delete()
+        .where(
+            (Permission.user == user)
+            & (Permission.integration == integration)
+            & (Permission.permission == permission)
+        )
+        .execute()
+    )
+    return bool(deleted)
+
+
+def check_permission(user_id: int, integration: str, permission: str) -> bool:
+    """Return whether the user holds ``permission`` on ``integration``."""
+    return (
+        Permission.select(Permission.id)
+        .where(
+            (Permission.user == user_id)
+            & (Permission.integration == integration)
+            & (Permission.permission == permission)
+        )
+        .exists()
+    )
+
+
+def query_integrations_with(user_id: int, permission: str) -> list[str]:
+    """Return the integrations on which the user holds ``permission``, sorted."""
+    rows = (
+        Permission.select(Permission.integration)
+        .where((Permission.user == user_id) & (Permission.permission == permission))
+        .order_by(Permission.integration)
+    )
+    return [row.integration for row in rows]
