@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from types import FrameType
 
@@ -139,6 +140,26 @@ def _relative_to_cwd(path: Path) -> str:
         return str(absolute)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _describe_method(arguments: argparse.Namespace) -> str:
+    threads = _count(arguments.threads, "thread")
+    probe_connections = _count(HEALTHZ_PROBE_CONNECTIONS, "connection")
+    paragraph = (
+        f"Each scenario ran wrk with {threads} and `--latency` for "
+        f"{arguments.duration} s after a {arguments.warmup} s warm-up, against a "
+        "server on 127.0.0.1. The flood scenario sent wrong Basic passwords over "
+        f"{FLOOD_CONNECTIONS} connections while a second wrk measured /healthz over "
+        f"{probe_connections}. The gateway used SQLite and its default bcrypt cost "
+        "(GATEWAY_BCRYPT_ROUNDS unset). p50 and p99 are the percentiles that wrk "
+        "prints. The ratio divides a scenario's rate by the bare handler's rate "
+        "under the same number of connections."
+    )
+    return textwrap.fill(paragraph, width=88)
+
+
 def render_report(
     results: BenchmarkResults, arguments: argparse.Namespace, command: str
 ) -> str:
@@ -158,14 +179,7 @@ def render_report(
             command,
             "```",
             "",
-            f"Each scenario ran wrk with {arguments.threads} thread(s) and `--latency` "
-            f"for {arguments.duration} s after a {arguments.warmup} s warm-up, against "
-            f"a server on 127.0.0.1. The flood scenario sent wrong Basic passwords "
-            f"over {FLOOD_CONNECTIONS} connections while a second wrk measured "
-            f"/healthz over {HEALTHZ_PROBE_CONNECTIONS}. The gateway used SQLite and "
-            "its default bcrypt cost (GATEWAY_BCRYPT_ROUNDS unset). p50 and p99 are "
-            "the percentiles that wrk prints. The ratio divides a scenario's rate by "
-            "the bare handler's rate under the same number of connections.",
+            _describe_method(arguments),
             "",
             "### Scenarios",
             "",
