@@ -206,3 +206,26 @@ def basic_header(username: str, password: str) -> str:
     """Build an ``Authorization: Basic`` value from UTF-8 credentials."""
     raw = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@pytest.fixture(params=BACKENDS)
+def server_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """An empty database of its own for a server process, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/server.db"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
+    url = create_postgres_database(POSTGRES_URL)
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def gateway_process(tmp_path: Any, server_database_url: str) -> Iterator[Any]:
+    """A ``server.py`` process that is not started yet; stopped after the test."""
+    from tests.e2e import GatewayProcess
+
+    process = GatewayProcess(tmp_path, server_database_url)
+    yield process
+    process.stop()
