@@ -69,8 +69,11 @@ class AccessTokenService:
         )
         return token, record
 
-    def decode(self, token: str) -> dict[str, Any]:
-        """Verify the signature and claims of ``token`` and return the claims."""
+    def decode(self, token: str, verify_expiry: bool = True) -> dict[str, Any]:
+        """Verify the signature and claims of ``token`` and return the claims.
+
+        ``verify_expiry=False`` accepts an expired token, for revocation.
+        """
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -90,7 +93,7 @@ class AccessTokenService:
                 algorithms=ALLOWED_ALGORITHMS,
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": _REQUIRED_CLAIMS},
+                options={"require": _REQUIRED_CLAIMS, "verify_exp": verify_expiry},
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(

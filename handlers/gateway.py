@@ -7,9 +7,17 @@ import dataclasses
 
 from auth.clients import CLIENT_SECRET_KEY
 from auth.credential_cache import CredentialCache
-from auth.grants import ClientCredentialsGrant
+from auth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    Grant,
+    RefreshTokenGrant,
+)
+from auth.introspection import IntrospectionEndpoint
 from auth.keys import KeyRing
 from auth.passwords import PasswordHasher
+from auth.refresh_tokens import RefreshTokenService
+from auth.revocation_endpoint import RevocationEndpoint
 from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
@@ -37,6 +45,9 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    refresh_tokens: RefreshTokenService
+    revocation: RevocationEndpoint
+    introspection: IntrospectionEndpoint
 
     @property
     def issuer(self) -> str:
@@ -67,7 +78,16 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         keys, settings.issuer_url, settings.access_token_lifetime_seconds
     )
     client_secret_key = ensure_secret(CLIENT_SECRET_KEY)
-    token_endpoint = TokenEndpoint([ClientCredentialsGrant(tokens)], client_secret_key)
+    refresh_tokens = RefreshTokenService(
+        settings.refresh_token_idle_lifetime_seconds,
+        settings.refresh_token_absolute_lifetime_seconds,
+    )
+    grants: list[Grant] = [
+        ClientCredentialsGrant(tokens),
+        AuthorizationCodeGrant(tokens, refresh_tokens),
+        RefreshTokenGrant(tokens, refresh_tokens),
+    ]
+    token_endpoint = TokenEndpoint(grants, client_secret_key)
 
     return Gateway(
         settings=settings,
@@ -81,4 +101,7 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        refresh_tokens=refresh_tokens,
+        revocation=RevocationEndpoint(tokens, client_secret_key),
+        introspection=IntrospectionEndpoint(tokens, client_secret_key),
     )

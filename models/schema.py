@@ -15,6 +15,9 @@ import peewee
 from models.audit import AuditEvent
 from models.base import database
 from models.clients import Client
+from models.codes import AuthorizationCode
+from models.consents import Consent
+from models.refresh_tokens import RefreshToken
 from models.runs import IntegrationRun
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
@@ -40,8 +43,15 @@ def _migrate_to_1(db: peewee.Database) -> None:
     )
 
 
+def _add_authorization_code_tables(db: peewee.Database) -> None:
+    db.create_tables([AuthorizationCode, RefreshToken, Consent], safe=True)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [
+    _migrate_to_1,
+    _add_authorization_code_tables,
+]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
