@@ -14,6 +14,7 @@ from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
 from config import Settings
+from models.batch import RunWriter
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
 
@@ -37,6 +38,8 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    #: Commits integration runs and their audit events in groups.
+    run_writer: RunWriter
 
     @property
     def issuer(self) -> str:
@@ -81,4 +84,5 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        run_writer=RunWriter(),
     )

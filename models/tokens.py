@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery, param
 from models.users import User
 
 
@@ -35,6 +37,60 @@ def query_live_token(jti: str) -> AccessToken | None:
             & (AccessToken.expires_at > now)
         )
         .first()
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveToken:
+    """A live access token with the fields of its active user."""
+
+    jti: str
+    client_id: str
+    scope: str
+    user_id: int
+    username: str
+    kind: str
+    last_used_at: datetime.datetime | None
+
+
+_LIVE_TOKEN = PreparedQuery(
+    lambda: (
+        AccessToken.select(
+            AccessToken.client_id,
+            AccessToken.scope,
+            User.id,
+            User.username,
+            User.kind,
+            User.last_used_at,
+        )
+        .join(User)
+        .where(
+            (AccessToken.jti == param("jti"))
+            & AccessToken.revoked_at.is_null()
+            & (AccessToken.expires_at > param("now"))
+            & (User.is_active == True)  # noqa: E712 - builds SQL
+        )
+    )
+)
+
+
+def query_live_token_row(jti: str) -> LiveToken | None:
+    """Return token ``jti`` if it is unrevoked, unexpired and its user active.
+
+    This runs on every bearer call, so it uses SQL compiled once.
+    """
+    row = _LIVE_TOKEN.first(jti=jti, now=utcnow())
+    if row is None:
+        return None
+    client_id, scope, user_id, username, kind, last_used_at = row
+    return LiveToken(
+        jti=jti,
+        client_id=client_id,
+        scope=scope,
+        user_id=user_id,
+        username=username,
+        kind=kind,
+        last_used_at=User.last_used_at.python_value(last_used_at),
     )
 
 
