@@ -18,7 +18,13 @@ import jwt
 from auth.errors import InvalidTokenError
 from auth.keys import ALGORITHM, ALLOWED_ALGORITHMS, KeyRing
 from models.base import utcnow
-from models.tokens import AccessToken, LiveToken, query_live_token_row
+from models.tokens import (
+    INSERT_TOKEN,
+    AccessToken,
+    LiveToken,
+    query_live_token_row,
+    token_row,
+)
 from models.users import User
 
 VERIFIED_CACHE_SIZE = 10_000
@@ -48,11 +54,30 @@ class AccessTokenService:
         scope: str,
         grant_id: str | None = None,
     ) -> tuple[str, AccessToken]:
-        """Sign a token for ``user`` and record it; the caller commits."""
-        now = utcnow()
+        """Sign a token for ``user`` and record it; the caller commits.
+
+        The returned record carries the token's fields but not its row id.
+        """
+        token, record = self.sign(user, client_id, scope, grant_id)
+        INSERT_TOKEN.execute(**token_row(record))
+        return token, record
+
+    def sign(
+        self,
+        user: User,
+        client_id: str,
+        scope: str,
+        grant_id: str | None = None,
+    ) -> tuple[str, AccessToken]:
+        """Sign a token for ``user`` without recording it.
+
+        The caller must insert ``token_row(record)`` before handing the token
+        out, because a token without its row is rejected as revoked.
+        """
+        now = utcnow().replace(microsecond=0)
         expires_at = now + datetime.timedelta(seconds=self.lifetime_seconds)
         jti = uuid.uuid4().hex
-        record = AccessToken.create(
+        record = AccessToken(
             jti=jti,
             client_id=client_id,
             user=user,

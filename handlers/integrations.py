@@ -12,9 +12,9 @@ from typing import Any
 from auth.principal import Principal
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
-from models.audit import FAILURE, SUCCESS, event_row
+from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
 from models.base import utcnow
-from models.runs import FAILED, REJECTED, SUCCEEDED, TIMED_OUT
+from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
 from plugins.loader import LoadedIntegration
 from plugins.runner import run_integration
@@ -166,7 +166,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
             request_id=self.request_id,
             detail=f"run {run_id}: {status}",
         )
-        await self.gateway.run_writer.write(run, event)
+        await self.gateway.writer.write((INSERT_RUN, run), (INSERT_EVENT, event))
         # Successful runs log at DEBUG: the access log already has a line per
         # call, and the run and audit rows hold the details.
         level = logging.DEBUG if status == SUCCEEDED else logging.INFO

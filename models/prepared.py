@@ -59,3 +59,16 @@ class PreparedQuery:
         """Run the query and return its first row, or None."""
         row: tuple[Any, ...] | None = self.execute(**values).fetchone()
         return row
+
+
+def build_instance(
+    model: type[peewee.Model], fields: list[peewee.Field], values: tuple[Any, ...]
+) -> Any:
+    """Make a ``model`` instance from raw column values of ``fields``."""
+    data = {
+        field.name: field.python_value(value)
+        for field, value in zip(fields, values, strict=True)
+    }
+    instance = model(__no_default__=True, **data)
+    instance._dirty.clear()
+    return instance

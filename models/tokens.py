@@ -113,3 +113,34 @@ def delete_expired_tokens(before: datetime.datetime, limit: int = 500) -> int:
     if not ids:
         return 0
     return int(AccessToken.delete().where(AccessToken.id.in_(ids)).execute())
+
+
+INSERT_TOKEN = PreparedQuery(
+    lambda: AccessToken.insert(
+        {
+            field: param(field)
+            for field in (
+                "jti",
+                "client_id",
+                "user",
+                "scope",
+                "issued_at",
+                "expires_at",
+                "grant_id",
+            )
+        }
+    )
+)
+
+
+def token_row(record: AccessToken) -> dict[str, object]:
+    """Return the values that ``INSERT_TOKEN`` takes for ``record``."""
+    return {
+        "jti": record.jti,
+        "client_id": record.client_id,
+        "user": record.user_id,
+        "scope": record.scope,
+        "issued_at": record.issued_at,
+        "expires_at": record.expires_at,
+        "grant_id": record.grant_id,
+    }

@@ -176,11 +176,19 @@ def check_permission(user_id: int, integration: str, permission: str) -> bool:
     return row is not None
 
 
-def query_integrations_with(user_id: int, permission: str) -> list[str]:
-    """Return the integrations on which the user holds ``permission``, sorted."""
-    rows = (
+_INTEGRATIONS_WITH = PreparedQuery(
+    lambda: (
         Permission.select(Permission.integration)
-        .where((Permission.user == user_id) & (Permission.permission == permission))
+        .where(
+            (Permission.user == param("user_id"))
+            & (Permission.permission == param("permission"))
+        )
         .order_by(Permission.integration)
     )
-    return [row.integration for row in rows]
+)
+
+
+def query_integrations_with(user_id: int, permission: str) -> list[str]:
+    """Return the integrations on which the user holds ``permission``, sorted."""
+    cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
+    return [row[0] for row in cursor.fetchall()]
