@@ -19,8 +19,9 @@ from auth.errors import (
 )
 from auth.grants.base import Grant, TokenRequest
 from auth.revocation import revoke_grant
-from models.audit import FAILURE, SUCCESS, record_event
+from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row, record_event
 from models.base import database
+from models.batch import GroupWriter
 
 log = logging.getLogger("integration_gateway.auth.token")
 
@@ -31,15 +32,18 @@ GRANT_REVOKE = "grant.revoke"
 class TokenEndpoint:
     """Dispatches token requests to the grant named by ``grant_type``."""
 
-    def __init__(self, grants: list[Grant], secret_key: str) -> None:
+    def __init__(
+        self, grants: list[Grant], secret_key: str, writer: GroupWriter
+    ) -> None:
         self.grants = {grant.grant_type: grant for grant in grants}
         self.secret_key = secret_key
+        self.writer = writer
 
     @property
     def grant_types(self) -> list[str]:
         return sorted(self.grants)
 
-    def create_token_response(
+    async def create_token_response(
         self,
         form: dict[str, str],
         authorization: str | None,
@@ -58,7 +62,7 @@ class TokenEndpoint:
             request = TokenRequest(form, client, remote_addr, request_id)
             with database.atomic():
                 result = grant.create_token_response(request)
-                record_event(
+                event = event_row(
                     TOKEN_ISSUE,
                     SUCCESS,
                     actor=result.user.username,
@@ -68,6 +72,10 @@ class TokenEndpoint:
                     request_id=request_id,
                     detail=f"scope: {result.scope}" if result.scope else None,
                 )
+                if not result.deferred:
+                    INSERT_EVENT.execute(**event)
+            if result.deferred:
+                await self.writer.write(*result.deferred, (INSERT_EVENT, event))
         except ReusedGrantError as error:
             # The transaction above rolled back; this revocation commits alone.
             counts = revoke_grant(error.grant_id)

@@ -22,6 +22,7 @@ from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
 from config import Settings
+from models.batch import GroupWriter
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
 
@@ -45,6 +46,8 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    #: Commits the rows of integration calls and token issuance in groups.
+    writer: GroupWriter
     refresh_tokens: RefreshTokenService
     revocation: RevocationEndpoint
     introspection: IntrospectionEndpoint
@@ -87,7 +90,8 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         AuthorizationCodeGrant(tokens, refresh_tokens),
         RefreshTokenGrant(tokens, refresh_tokens),
     ]
-    token_endpoint = TokenEndpoint(grants, client_secret_key)
+    writer = GroupWriter()
+    token_endpoint = TokenEndpoint(grants, client_secret_key, writer)
 
     return Gateway(
         settings=settings,
@@ -101,6 +105,7 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        writer=writer,
         refresh_tokens=refresh_tokens,
         revocation=RevocationEndpoint(tokens, client_secret_key),
         introspection=IntrospectionEndpoint(tokens, client_secret_key),
