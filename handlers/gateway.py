@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 
+from auth.authorization import AuthorizationEndpoint
 from auth.clients import CLIENT_SECRET_KEY
 from auth.credential_cache import CredentialCache
 from auth.grants import (
@@ -51,6 +52,7 @@ class Gateway:
     refresh_tokens: RefreshTokenService
     revocation: RevocationEndpoint
     introspection: IntrospectionEndpoint
+    authorization: AuthorizationEndpoint
 
     @property
     def issuer(self) -> str:
@@ -109,4 +111,9 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         refresh_tokens=refresh_tokens,
         revocation=RevocationEndpoint(tokens, client_secret_key),
         introspection=IntrospectionEndpoint(tokens, client_secret_key),
+        authorization=AuthorizationEndpoint(
+            settings.issuer_url,
+            settings.authorization_code_lifetime_seconds,
+            registry.names,
+        ),
     )
