@@ -10,6 +10,7 @@ from auth.credential_cache import CredentialCache
 from auth.grants import ClientCredentialsGrant
 from auth.keys import KeyRing
 from auth.passwords import PasswordHasher
+from auth.sessions import SessionService
 from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
@@ -30,6 +31,8 @@ class Gateway:
     token_endpoint: TokenEndpoint
     hasher: PasswordHasher
     authenticator: UserAuthenticator
+    #: Web sessions of people logged in to the pages.
+    sessions: SessionService
     #: Key of the keyed digests under which client secrets are stored.
     client_secret_key: str
     cookie_secret: str
@@ -77,6 +80,10 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         token_endpoint=token_endpoint,
         hasher=hasher,
         authenticator=authenticator,
+        sessions=SessionService(
+            settings.session_idle_lifetime_seconds,
+            settings.session_absolute_lifetime_seconds,
+        ),
         client_secret_key=client_secret_key,
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,

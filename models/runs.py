@@ -25,3 +25,16 @@ class IntegrationRun(BaseModel):
     started_at = peewee.DateTimeField(default=utcnow, index=True)
     duration_ms = peewee.FloatField(default=0.0)
     error_class = peewee.CharField(max_length=200, null=True)
+
+
+def query_recent_runs(integrations: list[str], limit: int = 50) -> list[IntegrationRun]:
+    """Return the newest runs of ``integrations``, newest first."""
+    if not integrations:
+        return []
+    query = (
+        IntegrationRun.select()
+        .where(IntegrationRun.integration.in_(integrations))
+        .order_by(IntegrationRun.started_at.desc(), IntegrationRun.id.desc())
+        .limit(limit)
+    )
+    return list(query)

@@ -16,6 +16,7 @@ from models.audit import AuditEvent
 from models.base import database
 from models.clients import Client
 from models.runs import IntegrationRun
+from models.sessions import WebSession
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
 from models.users import Permission, User
@@ -40,8 +41,15 @@ def _migrate_to_1(db: peewee.Database) -> None:
     )
 
 
+def _add_web_sessions(db: peewee.Database) -> None:
+    db.create_tables([WebSession], safe=True)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [
+    _migrate_to_1,
+    _add_web_sessions,
+]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
