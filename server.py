@@ -48,6 +48,7 @@ from handlers.web import (
 from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
+from models.login_failures import delete_old_login_failures
 from models.sessions import delete_old_sessions
 from models.tokens import AccessToken, delete_expired_tokens, revoke_tokens
 from models.users import (
@@ -151,6 +152,8 @@ def run_housekeeping(gateway: Gateway) -> None:
     try:
         deleted = delete_expired_tokens(utcnow() - datetime.timedelta(minutes=5))
         deleted_sessions = delete_old_sessions(utcnow())
+        window = gateway.settings.login_throttle_window_seconds
+        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
         gateway.keys.load()
         gateway.keys.delete_expired_keys()
     except models.base.DATABASE_ERRORS as error:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from auth.login import LOGGED_IN, SERVICE_ACCOUNT_REJECTED, check_login
+from auth.login import (
+    INVALID_CREDENTIALS,
+    LOGGED_IN,
+    SERVICE_ACCOUNT_REJECTED,
+    check_login,
+)
+from auth.login_throttle import LoginAttempt
 from auth.next_path import sanitize_next_path
 from auth.passwords import MAX_PASSWORD_LENGTH
+from auth.secrets import generate_token
 from auth.user_auth import BusyError, touch_last_used
 from handlers.web import LOGIN_URL, PageError, PageHandler
 from models.audit import DENIED, FAILURE, SUCCESS, record_event
@@ -26,6 +33,18 @@ SERVICE_ACCOUNT_MESSAGE = (
     " with Basic credentials or a client-credentials access token."
 )
 MISSING_MESSAGE = "Enter your username and password."
+THROTTLED_MESSAGE = (
+    "Too many failed logins for this username or from this address."
+    " Wait {seconds} seconds, then try again."
+)
+
+# A device cookie marks a browser that logged in as a username before, so its
+# failed logins are counted apart from those of unknown browsers.
+DEVICE_COOKIE_DAYS = 90
+
+
+def device_cookie_name(secure: bool) -> str:
+    return "__Host-gateway_device" if secure else "gateway_device"
 
 
 class LoginHandler(PageHandler):
@@ -43,7 +62,6 @@ class LoginHandler(PageHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")
         next_path = sanitize_next_path(self.get_body_argument("next", None), "")
-
         if not username or not password:
             self.set_status(422)
             self.render_page(
@@ -53,10 +71,40 @@ class LoginHandler(PageHandler):
                 error=MISSING_MESSAGE,
             )
             return
-        if len(password) > MAX_PASSWORD_LENGTH:
-            self._reject(username, next_path, 422, INVALID_MESSAGE, "password too long")
+
+        attempt = LoginAttempt(username, self.remote_addr, self._device_id(username))
+        throttle = self.gateway.login_throttle
+        retry_after = throttle.check_retry_after(attempt)
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
+            message = THROTTLED_MESSAGE.format(seconds=retry_after)
+            self._reject(username, next_path, 429, message, "throttled")
             return
 
+        # The failure is counted before the password check and taken back on
+        # success, so concurrent guesses cannot all pass the throttle at once.
+        failure_id = throttle.record_failure(attempt)
+        outcome, user = await self._check_password(username, password)
+        if outcome == SERVICE_ACCOUNT_REJECTED:
+            self._reject(
+                username, next_path, 403, SERVICE_ACCOUNT_MESSAGE, "service account"
+            )
+            return
+        if user is None:
+            self._reject(
+                username, next_path, 422, INVALID_MESSAGE, "invalid credentials"
+            )
+            return
+        throttle.forget_failure(failure_id)
+        self._start_session(user)
+        # 303, so that the browser follows with a GET and never re-posts the form.
+        self.redirect(next_path or self.home_path(user), status=303)
+
+    async def _check_password(
+        self, username: str, password: str
+    ) -> tuple[str, User | None]:
+        if len(password) > MAX_PASSWORD_LENGTH:
+            return INVALID_CREDENTIALS, None
         try:
             result = await check_login(self.gateway.authenticator, username, password)
         except BusyError:
@@ -67,20 +115,9 @@ class LoginHandler(PageHandler):
                 headers={"Retry-After": "1"},
                 log_detail="password check queue is full",
             ) from None
-
-        if result.outcome == SERVICE_ACCOUNT_REJECTED:
-            self._reject(
-                username, next_path, 403, SERVICE_ACCOUNT_MESSAGE, "service account"
-            )
-            return
-        if result.outcome != LOGGED_IN or result.user is None:
-            self._reject(
-                username, next_path, 422, INVALID_MESSAGE, "invalid credentials"
-            )
-            return
-        self._start_session(result.user)
-        # 303, so that the browser follows with a GET and never re-posts the form.
-        self.redirect(next_path or self.home_path(result.user), status=303)
+        if result.outcome != LOGGED_IN:
+            return result.outcome, None
+        return result.outcome, result.user
 
     def _start_session(self, user: User) -> None:
         old_session_id = self.read_session_id()
@@ -101,6 +138,7 @@ class LoginHandler(PageHandler):
             )
         touch_last_used(user)
         self.set_session_cookie(session_id)
+        self._set_device_cookie(user.username)
         log.info(
             "user %s logged in, session %d request_id=%s",
             user.username,
@@ -108,12 +146,35 @@ class LoginHandler(PageHandler):
             self.request_id,
         )
 
+    def _device_id(self, username: str) -> str | None:
+        """Return the id of this browser's device cookie for ``username``, or None."""
+        name = device_cookie_name(self.gateway.settings.secure_cookies)
+        value = self.get_signed_cookie(name, max_age_days=DEVICE_COOKIE_DAYS)
+        if value is None:
+            return None
+        cookie_username, _, device_id = value.decode("utf-8", "replace").rpartition("|")
+        if cookie_username != username or not device_id:
+            return None
+        return device_id
+
+    def _set_device_cookie(self, username: str) -> None:
+        # A new device id at every login, so a copied cookie ages out.
+        self.set_signed_cookie(
+            device_cookie_name(self.gateway.settings.secure_cookies),
+            f"{username}|{generate_token(16)}",
+            expires_days=DEVICE_COOKIE_DAYS,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=self.gateway.settings.secure_cookies,
+        )
+
     def _reject(
         self, username: str, next_path: str, status: int, message: str, detail: str
     ) -> None:
         record_event(
             LOGIN_ACTION,
-            DENIED if status == 403 else FAILURE,
+            DENIED if status in (403, 429) else FAILURE,
             actor=username,
             auth_method=PASSWORD_METHOD,
             target=username,
