@@ -31,14 +31,25 @@ from auth.passwords import (
     validate_new_password,
 )
 from config import Settings, SettingsError, load_settings, redact_database_url
-from handlers.base import NotFoundHandler
+from handlers.account import AccountHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
+from handlers.login import LoginHandler, LogoutHandler
 from handlers.oauth import JWKSHandler, TokenHandler
+from handlers.web import (
+    LOGIN_URL,
+    STATIC_DIR,
+    NotFoundPageHandler,
+    StaticHandler,
+    build_template_environment,
+    xsrf_cookie_name,
+)
 from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
+from models.login_failures import delete_old_login_failures
+from models.sessions import delete_old_sessions
 from models.tokens import AccessToken, delete_expired_tokens, revoke_tokens
 from models.users import (
     EXECUTE,
@@ -77,6 +88,9 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/integrations/execute/([^/]+)/?", IntegrationExecuteHandler),
         (r"/o/token/?", TokenHandler),
         (r"/o/jwks/?", JWKSHandler),
+        (r"/", AccountHandler),
+        (r"/login", LoginHandler),
+        (r"/logout", LogoutHandler),
     ]
 
 
@@ -105,12 +119,22 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gateway: Gateway) -> tornado.web.Application:
     """Build the Tornado application around ``gateway``."""
+    secure = gateway.settings.secure_cookies
     return tornado.web.Application(
         make_routes(),
         gateway=gateway,
         cookie_secret=gateway.cookie_secret,
-        xsrf_cookies=False,
-        default_handler_class=NotFoundHandler,
+        # Forms of the pages carry Tornado's xsrf token. The partner API and
+        # the OAuth endpoints opt out in check_xsrf_cookie, because they carry
+        # credentials of their own and no cookie.
+        xsrf_cookies=True,
+        xsrf_cookie_name=xsrf_cookie_name(secure),
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
+        login_url=LOGIN_URL,
+        template_environment=build_template_environment(),
+        static_path=str(STATIC_DIR),
+        static_handler_class=StaticHandler,
+        default_handler_class=NotFoundPageHandler,
         log_function=log_request,
         compress_response=False,
     )
@@ -127,6 +151,9 @@ def run_housekeeping(gateway: Gateway) -> None:
     """Delete a batch of expired records and pick up rotated signing keys."""
     try:
         deleted = delete_expired_tokens(utcnow() - datetime.timedelta(minutes=5))
+        deleted_sessions = delete_old_sessions(utcnow())
+        window = gateway.settings.login_throttle_window_seconds
+        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
         gateway.keys.load()
         gateway.keys.delete_expired_keys()
     except models.base.DATABASE_ERRORS as error:
@@ -135,6 +162,8 @@ def run_housekeeping(gateway: Gateway) -> None:
         return
     if deleted:
         log.info("housekeeping deleted %d expired access tokens", deleted)
+    if deleted_sessions:
+        log.info("housekeeping deleted %d old web sessions", deleted_sessions)
 
 
 async def serve(settings: Settings) -> None:
