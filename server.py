@@ -32,10 +32,11 @@ from auth.passwords import (
 )
 from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
-from handlers.base import NotFoundHandler
+from handlers.account import AccountHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
+from handlers.login import LoginHandler, LogoutHandler
 from handlers.oauth import (
     IntrospectionHandler,
     JWKSHandler,
@@ -43,11 +44,21 @@ from handlers.oauth import (
     RevocationHandler,
     TokenHandler,
 )
+from handlers.web import (
+    LOGIN_URL,
+    STATIC_DIR,
+    NotFoundPageHandler,
+    StaticHandler,
+    build_template_environment,
+    xsrf_cookie_name,
+)
 from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
 from models.codes import delete_expired_codes
+from models.login_failures import delete_old_login_failures
 from models.refresh_tokens import delete_expired_refresh_tokens
+from models.sessions import delete_old_sessions
 from models.tokens import delete_expired_tokens
 from models.users import (
     EXECUTE,
@@ -89,6 +100,9 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/o/revoke/?", RevocationHandler),
         (r"/o/introspect/?", IntrospectionHandler),
         (r"/\.well-known/oauth-authorization-server", MetadataHandler),
+        (r"/", AccountHandler),
+        (r"/login", LoginHandler),
+        (r"/logout", LogoutHandler),
     ]
 
 
@@ -117,12 +131,22 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gateway: Gateway) -> tornado.web.Application:
     """Build the Tornado application around ``gateway``."""
+    secure = gateway.settings.secure_cookies
     return tornado.web.Application(
         make_routes(),
         gateway=gateway,
         cookie_secret=gateway.cookie_secret,
-        xsrf_cookies=False,
-        default_handler_class=NotFoundHandler,
+        # Forms of the pages carry Tornado's xsrf token. The partner API and
+        # the OAuth endpoints opt out in check_xsrf_cookie, because they carry
+        # credentials of their own and no cookie.
+        xsrf_cookies=True,
+        xsrf_cookie_name=xsrf_cookie_name(secure),
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
+        login_url=LOGIN_URL,
+        template_environment=build_template_environment(),
+        static_path=str(STATIC_DIR),
+        static_handler_class=StaticHandler,
+        default_handler_class=NotFoundPageHandler,
         log_function=log_request,
         compress_response=False,
     )
@@ -154,7 +178,10 @@ def run_housekeeping(gateway: Gateway) -> None:
             "access tokens": delete_expired_tokens(cutoff),
             "authorization codes": delete_expired_codes(cutoff),
             "refresh tokens": delete_expired_refresh_tokens(cutoff),
+            "web sessions": delete_old_sessions(utcnow()),
         }
+        window = gateway.settings.login_throttle_window_seconds
+        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
     except models.base.DATABASE_ERRORS as error:
         log.warning("housekeeping skipped, database error: %s", error)
         models.base.reset_connection()

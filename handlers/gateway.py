@@ -16,9 +16,11 @@ from auth.grants import (
 )
 from auth.introspection import IntrospectionEndpoint
 from auth.keys import KeyRing
+from auth.login_throttle import LoginThrottle
 from auth.passwords import PasswordHasher
 from auth.refresh_tokens import RefreshTokenService
 from auth.revocation_endpoint import RevocationEndpoint
+from auth.sessions import SessionService
 from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
@@ -40,6 +42,10 @@ class Gateway:
     token_endpoint: TokenEndpoint
     hasher: PasswordHasher
     authenticator: UserAuthenticator
+    #: Web sessions of people logged in to the pages.
+    sessions: SessionService
+    #: Counts failed logins to the pages and rejects guessing.
+    login_throttle: LoginThrottle
     #: Key of the keyed digests under which client secrets are stored.
     client_secret_key: str
     cookie_secret: str
@@ -103,6 +109,14 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         token_endpoint=token_endpoint,
         hasher=hasher,
         authenticator=authenticator,
+        sessions=SessionService(
+            settings.session_idle_lifetime_seconds,
+            settings.session_absolute_lifetime_seconds,
+        ),
+        login_throttle=LoginThrottle(
+            settings.login_throttle_max_failures,
+            settings.login_throttle_window_seconds,
+        ),
         client_secret_key=client_secret_key,
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,

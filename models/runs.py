@@ -48,3 +48,16 @@ INSERT_RUN = PreparedQuery(
         }
     )
 )
+
+
+def query_recent_runs(integrations: list[str], limit: int = 50) -> list[IntegrationRun]:
+    """Return the newest runs of ``integrations``, newest first."""
+    if not integrations:
+        return []
+    query = (
+        IntegrationRun.select()
+        .where(IntegrationRun.integration.in_(integrations))
+        .order_by(IntegrationRun.started_at.desc(), IntegrationRun.id.desc())
+        .limit(limit)
+    )
+    return list(query)

@@ -7,7 +7,7 @@ import re
 import peewee
 
 from models.base import BaseModel, database, utcnow
-from models.prepared import PreparedQuery, param
+from models.prepared import PreparedQuery, build_instance, param
 
 STANDARD = "standard"
 STAFF = "staff"
@@ -66,9 +66,22 @@ def validate_username(username: str) -> None:
         )
 
 
+_USER_FIELDS = User._meta.sorted_fields
+_USER_BY_NAME = PreparedQuery(
+    lambda: User.select(*_USER_FIELDS).where(User.username == param("username"))
+)
+
+
 def query_user(username: str) -> User | None:
-    """Return the user called ``username``, or None."""
-    return User.get_or_none(User.username == username)
+    """Return the user called ``username``, or None.
+
+    Every Basic call looks its user up, so this uses SQL compiled once.
+    """
+    row = _USER_BY_NAME.first(username=username)
+    if row is None:
+        return None
+    user: User = build_instance(User, _USER_FIELDS, row)
+    return user
 
 
 def create_user(
