@@ -33,6 +33,7 @@ from auth.passwords import (
 from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.account import AccountHandler
+from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
@@ -97,12 +98,14 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/integrations/execute/([^/]+)/?", IntegrationExecuteHandler),
         (r"/o/token/?", TokenHandler),
         (r"/o/jwks/?", JWKSHandler),
+        (r"/o/authorize/?", AuthorizeHandler),
         (r"/o/revoke/?", RevocationHandler),
         (r"/o/introspect/?", IntrospectionHandler),
         (r"/\.well-known/oauth-authorization-server", MetadataHandler),
         (r"/", AccountHandler),
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
+        (r"/authorizations/revoke", RevokeAuthorizationHandler),
     ]
 
 
