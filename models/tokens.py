@@ -8,7 +8,7 @@ import datetime
 import peewee
 
 from models.base import BaseModel, utcnow
-from models.prepared import PreparedQuery, param
+from models.prepared import PreparedQuery, param, python_value
 from models.users import User
 
 
@@ -90,7 +90,7 @@ def query_live_token_row(jti: str) -> LiveToken | None:
         user_id=user_id,
         username=username,
         kind=kind,
-        last_used_at=User.last_used_at.python_value(last_used_at),
+        last_used_at=python_value(User.last_used_at, last_used_at),
     )
 
 
