@@ -148,14 +148,15 @@ class AccessTokenService:
                 log_detail=f"token rejected: {type(error).__name__}"
             ) from None
 
-    def verify(self, token: str) -> LiveToken:
+    def verify(self, token: str, integration: str = "") -> LiveToken:
         """Return the live token behind ``token``; raise ``InvalidTokenError``.
 
         Live means signed by a current key, unexpired, not revoked, and issued
-        to a user who is still active.
+        to a user who is still active. The user's execute permission on
+        ``integration`` comes back in the same query.
         """
         claims = self.decode(token)
-        record = query_live_token_row(str(claims["jti"]))
+        record = query_live_token_row(str(claims["jti"]), integration)
         if record is None:
             raise InvalidTokenError(log_detail="token is revoked, expired or inactive")
         if record.username != claims["sub"]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from auth.principal import Principal
@@ -49,6 +49,9 @@ class IntegrationListHandler(PrincipalMixin):
 class IntegrationExecuteHandler(PrincipalMixin):
     """``POST /integrations/execute/<name>``: run one integration."""
 
+    def target_integration(self) -> str:
+        return str(self.path_args[0]) if self.path_args else ""
+
     async def post(self, name: str) -> None:
         loaded = self.gateway.registry.get(name)
         if loaded is None:
@@ -74,7 +77,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
     async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
         settings = self.gateway.settings
         principal = self.principal
-        run_id = uuid.uuid4().hex
+        run_id = secrets.token_hex(16)
         context = IntegrationContext(
             run_id=run_id,
             principal=principal,
