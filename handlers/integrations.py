@@ -25,6 +25,12 @@ plugin_log = logging.getLogger("integration_gateway.plugins.run")
 EXECUTE_ACTION = "integration.execute"
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6), and a result carrying them
+    # back could not be serialized.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class IntegrationListHandler(PrincipalMixin):
     """``GET /integrations``: the integrations the caller may execute."""
 
@@ -68,8 +74,8 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not body.strip():
             return {}
         try:
-            return json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+            return json.loads(body, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(
                 400, "invalid_request", "The request body is not valid JSON."
             ) from None
