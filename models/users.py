@@ -20,7 +20,7 @@ EXECUTE = "execute"
 DEBUG = "debug"
 PERMISSIONS = (READ, WRITE, EXECUTE, DEBUG)
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}\Z")
 
 
 class UserError(ValueError):
@@ -143,9 +143,12 @@ def validate_permission(user: User, permission: str) -> None:
 def grant_permission(user: User, integration: str, permission: str) -> bool:
     """Give ``user`` a permission; return False when it was held already."""
     validate_permission(user, permission)
-    query = Permission.insert(
-        user=user, integration=integration, permission=permission
-    ).on_conflict_ignore()
+    # Count rows: on SQLite an ignored insert still returns the last row id.
+    query = (
+        Permission.insert(user=user, integration=integration, permission=permission)
+        .on_conflict_ignore()
+        .as_rowcount()
+    )
     return bool(query.execute())
 
 
