@@ -28,10 +28,11 @@ class PreparedQuery:
 
     def __init__(self, build: Callable[[], peewee.Query]) -> None:
         self.build = build
-        self._compiled: tuple[int, str, list[Any]] | None = None
+        self._compiled: tuple[type, str, list[Any]] | None = None
 
     def _compile(self) -> tuple[str, list[Any]]:
-        key = id(database.obj)
+        # The SQL depends only on the dialect, so it is kept per database class.
+        key = type(database.obj)
         if self._compiled is None or self._compiled[0] != key:
             sql, params = self.build().sql()
             self._compiled = (key, sql, params)
