@@ -28,13 +28,12 @@ class PreparedQuery:
 
     def __init__(self, build: Callable[[], peewee.Query]) -> None:
         self.build = build
-        self._compiled: tuple[peewee.Database, str, list[Any]] | None = None
+        self._compiled: tuple[type, str, list[Any]] | None = None
 
     def _compile(self) -> tuple[str, list[Any]]:
-        # Compared by identity and held, not by id(): a closed database's id
-        # can be reused by the next one, which may speak another SQL dialect.
-        key = database.obj
-        if self._compiled is None or self._compiled[0] is not key:
+        # The SQL depends only on the dialect, so it is kept per database class.
+        key = type(database.obj)
+        if self._compiled is None or self._compiled[0] != key:
             sql, params = self.build().sql()
             self._compiled = (key, sql, params)
         return self._compiled[1], self._compiled[2]
