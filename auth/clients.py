@@ -7,6 +7,7 @@ import secrets
 import urllib.parse
 from collections.abc import Iterable
 
+from auth.revocation import revoke_client_tokens
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -18,7 +19,7 @@ from models.clients import (
     PUBLIC,
     Client,
 )
-from models.tokens import AccessToken, revoke_tokens
+from models.consents import Consent
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
@@ -183,8 +184,13 @@ def rotate_client_secret(secret_key: str, client: Client) -> str:
 
 
 def delete_client(client: Client) -> int:
-    """Delete ``client`` and revoke its tokens; return how many were revoked."""
+    """Delete ``client`` and revoke its tokens; return how many were revoked.
+
+    The client's consents go with it, and its codes and refresh tokens can
+    no longer be redeemed.
+    """
     with database.atomic():
-        revoked = revoke_tokens(AccessToken.client_id == client.client_id)
+        revoked = revoke_client_tokens(client.client_id).total
+        Consent.delete().where(Consent.client == client.id).execute()
         client.delete_instance()
     return revoked
