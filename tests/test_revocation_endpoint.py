@@ -322,7 +322,9 @@ async def test_query_parameters_are_rejected(
 
 
 @pytest.mark.gen_test
-async def test_revocation_rejects_get(http_client: Any, base_url: str) -> None:
+async def test_revocation_rejects_get(
+    app: Any, http_client: Any, base_url: str
+) -> None:
     response = await http_client.fetch(base_url + "/o/revoke/", raise_error=False)
 
     assert response.code == 405
