@@ -99,7 +99,7 @@ class PrincipalMixin(BaseHandler):
             raise self._unauthorized(
                 "bad password", "The username or password is invalid."
             )
-        touch_last_used(user)
+        touch_last_used(user.id, user.last_used_at)
         return Principal(
             user_id=user.id,
             username=user.username,
@@ -119,12 +119,11 @@ class PrincipalMixin(BaseHandler):
                 "The access token is invalid, expired or revoked.",
                 error="invalid_token",
             ) from None
-        user = record.user
-        touch_last_used(user)
+        touch_last_used(record.user_id, record.last_used_at)
         return Principal(
-            user_id=user.id,
-            username=user.username,
-            kind=user.kind,
+            user_id=record.user_id,
+            username=record.username,
+            kind=record.kind,
             auth_method=BEARER,
             client_id=record.client_id,
             scopes=frozenset(record.scope.split()),

@@ -16,6 +16,7 @@ from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
 from config import Settings
+from models.batch import GroupWriter
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
 
@@ -43,6 +44,8 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    #: Commits the rows of integration calls and token issuance in groups.
+    writer: GroupWriter
 
     @property
     def issuer(self) -> str:
@@ -73,7 +76,10 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         keys, settings.issuer_url, settings.access_token_lifetime_seconds
     )
     client_secret_key = ensure_secret(CLIENT_SECRET_KEY)
-    token_endpoint = TokenEndpoint([ClientCredentialsGrant(tokens)], client_secret_key)
+    writer = GroupWriter()
+    token_endpoint = TokenEndpoint(
+        [ClientCredentialsGrant(tokens)], client_secret_key, writer
+    )
 
     return Gateway(
         settings=settings,
@@ -95,4 +101,5 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        writer=writer,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -11,9 +12,9 @@ from typing import Any
 from auth.principal import Principal
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
-from models.audit import FAILURE, SUCCESS, record_event
-from models.base import database
-from models.runs import FAILED, REJECTED, SUCCEEDED, TIMED_OUT, IntegrationRun
+from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
+from models.base import utcnow
+from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
 from plugins.loader import LoadedIntegration
 from plugins.runner import run_integration
@@ -82,6 +83,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
         )
         self.set_header("X-Run-Id", run_id)
 
+        started_at = utcnow()
         started = time.monotonic()
         status, http_status, error_class = SUCCEEDED, 200, None
         body: Any
@@ -110,12 +112,13 @@ class IntegrationExecuteHandler(PrincipalMixin):
             body = {"error": "integration_failed", "run_id": run_id}
         duration_ms = (time.monotonic() - started) * 1000
 
-        self._record(
+        await self._record(
             loaded.name,
             principal,
             run_id,
             status,
             http_status,
+            started_at,
             duration_ms,
             error_class,
         )
@@ -126,43 +129,49 @@ class IntegrationExecuteHandler(PrincipalMixin):
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(body)
 
-    def _record(
+    async def _record(
         self,
         name: str,
         principal: Principal,
         run_id: str,
         status: str,
         http_status: int,
+        started_at: datetime.datetime,
         duration_ms: float,
         error_class: str | None,
     ) -> None:
         # The run and its audit event are committed before the response is
         # written, so a call the caller saw succeed is never lost.
-        with database.atomic():
-            IntegrationRun.create(
-                run_id=run_id,
-                integration=name,
-                user=principal.user_id,
-                username=principal.username,
-                auth_method=principal.auth_method,
-                client_id=principal.client_id,
-                status=status,
-                http_status=http_status,
-                duration_ms=duration_ms,
-                error_class=error_class,
-            )
-            record_event(
-                EXECUTE_ACTION,
-                SUCCESS if status == SUCCEEDED else FAILURE,
-                actor=principal.username,
-                auth_method=principal.auth_method,
-                client_id=principal.client_id,
-                target=name,
-                remote_addr=self.remote_addr,
-                request_id=self.request_id,
-                detail=f"run {run_id}: {status}",
-            )
-        log.info(
+        run = {
+            "run_id": run_id,
+            "integration": name,
+            "user": principal.user_id,
+            "username": principal.username,
+            "auth_method": principal.auth_method,
+            "client_id": principal.client_id,
+            "status": status,
+            "http_status": http_status,
+            "started_at": started_at,
+            "duration_ms": duration_ms,
+            "error_class": error_class,
+        }
+        event = event_row(
+            EXECUTE_ACTION,
+            SUCCESS if status == SUCCEEDED else FAILURE,
+            actor=principal.username,
+            auth_method=principal.auth_method,
+            client_id=principal.client_id,
+            target=name,
+            remote_addr=self.remote_addr,
+            request_id=self.request_id,
+            detail=f"run {run_id}: {status}",
+        )
+        await self.gateway.writer.write((INSERT_RUN, run), (INSERT_EVENT, event))
+        # Successful runs log at DEBUG: the access log already has a line per
+        # call, and the run and audit rows hold the details.
+        level = logging.DEBUG if status == SUCCEEDED else logging.INFO
+        log.log(
+            level,
             "run %s of %s by %s (%s, client_id=%s): %s %d in %.1f ms",
             run_id,
             name,

@@ -43,7 +43,7 @@ class OAuthEndpointHandler(BaseHandler):
 class TokenHandler(OAuthEndpointHandler):
     """``POST /o/token/``: RFC 6749 §3.2."""
 
-    def post(self) -> None:
+    async def post(self) -> None:
         endpoint = self.gateway.token_endpoint
         try:
             form = self.read_form()
@@ -52,7 +52,7 @@ class TokenHandler(OAuthEndpointHandler):
             self.write_oauth_error(error)
             return
         try:
-            body = endpoint.create_token_response(
+            body = await endpoint.create_token_response(
                 form,
                 self.request.headers.get("Authorization"),
                 remote_addr=self.remote_addr,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery, param
 from models.users import User
 
 
@@ -38,6 +40,60 @@ def query_live_token(jti: str) -> AccessToken | None:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class LiveToken:
+    """A live access token with the fields of its active user."""
+
+    jti: str
+    client_id: str
+    scope: str
+    user_id: int
+    username: str
+    kind: str
+    last_used_at: datetime.datetime | None
+
+
+_LIVE_TOKEN = PreparedQuery(
+    lambda: (
+        AccessToken.select(
+            AccessToken.client_id,
+            AccessToken.scope,
+            User.id,
+            User.username,
+            User.kind,
+            User.last_used_at,
+        )
+        .join(User)
+        .where(
+            (AccessToken.jti == param("jti"))
+            & AccessToken.revoked_at.is_null()
+            & (AccessToken.expires_at > param("now"))
+            & (User.is_active == True)  # noqa: E712 - builds SQL
+        )
+    )
+)
+
+
+def query_live_token_row(jti: str) -> LiveToken | None:
+    """Return token ``jti`` if it is unrevoked, unexpired and its user active.
+
+    This runs on every bearer call, so it uses SQL compiled once.
+    """
+    row = _LIVE_TOKEN.first(jti=jti, now=utcnow())
+    if row is None:
+        return None
+    client_id, scope, user_id, username, kind, last_used_at = row
+    return LiveToken(
+        jti=jti,
+        client_id=client_id,
+        scope=scope,
+        user_id=user_id,
+        username=username,
+        kind=kind,
+        last_used_at=User.last_used_at.python_value(last_used_at),
+    )
+
+
 def revoke_tokens(*conditions: peewee.Expression) -> int:
     """Mark every live token matching all ``conditions`` revoked; return how many."""
     query = AccessToken.update(revoked_at=utcnow()).where(
@@ -57,3 +113,34 @@ def delete_expired_tokens(before: datetime.datetime, limit: int = 500) -> int:
     if not ids:
         return 0
     return int(AccessToken.delete().where(AccessToken.id.in_(ids)).execute())
+
+
+INSERT_TOKEN = PreparedQuery(
+    lambda: AccessToken.insert(
+        {
+            field: param(field)
+            for field in (
+                "jti",
+                "client_id",
+                "user",
+                "scope",
+                "issued_at",
+                "expires_at",
+                "grant_id",
+            )
+        }
+    )
+)
+
+
+def token_row(record: AccessToken) -> dict[str, object]:
+    """Return the values that ``INSERT_TOKEN`` takes for ``record``."""
+    return {
+        "jti": record.jti,
+        "client_id": record.client_id,
+        "user": record.user_id,
+        "scope": record.scope,
+        "issued_at": record.issued_at,
+        "expires_at": record.expires_at,
+        "grant_id": record.grant_id,
+    }

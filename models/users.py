@@ -7,6 +7,7 @@ import re
 import peewee
 
 from models.base import BaseModel, database, utcnow
+from models.prepared import PreparedQuery, param
 
 STANDARD = "standard"
 STAFF = "staff"
@@ -154,24 +155,40 @@ def revoke_permission(user: User, integration: str, permission: str) -> bool:
     return bool(deleted)
 
 
-def check_permission(user_id: int, integration: str, permission: str) -> bool:
-    """Return whether the user holds ``permission`` on ``integration``."""
-    return (
+_HOLDS_PERMISSION = PreparedQuery(
+    lambda: (
         Permission.select(Permission.id)
         .where(
-            (Permission.user == user_id)
-            & (Permission.integration == integration)
-            & (Permission.permission == permission)
+            (Permission.user == param("user_id"))
+            & (Permission.integration == param("integration"))
+            & (Permission.permission == param("permission"))
         )
-        .exists()
+        .limit(1)
     )
+)
+
+
+def check_permission(user_id: int, integration: str, permission: str) -> bool:
+    """Return whether the user holds ``permission`` on ``integration``."""
+    row = _HOLDS_PERMISSION.first(
+        user_id=user_id, integration=integration, permission=permission
+    )
+    return row is not None
+
+
+_INTEGRATIONS_WITH = PreparedQuery(
+    lambda: (
+        Permission.select(Permission.integration)
+        .where(
+            (Permission.user == param("user_id"))
+            & (Permission.permission == param("permission"))
+        )
+        .order_by(Permission.integration)
+    )
+)
 
 
 def query_integrations_with(user_id: int, permission: str) -> list[str]:
     """Return the integrations on which the user holds ``permission``, sorted."""
-    rows = (
-        Permission.select(Permission.integration)
-        .where((Permission.user == user_id) & (Permission.permission == permission))
-        .order_by(Permission.integration)
-    )
-    return [row.integration for row in rows]
+    cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
+    return [row[0] for row in cursor.fetchall()]

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Protocol
 
 from auth.client_auth import AuthenticatedClient
+from models.batch import Statement
 from models.users import User
 
 
@@ -26,6 +27,9 @@ class TokenResult:
     body: dict[str, Any]
     user: User
     scope: str
+    #: Inserts that the endpoint commits, with its audit event, after the
+    #: grant returns; a grant that writes inside the transaction leaves it empty.
+    deferred: tuple[Statement, ...] = ()
 
 
 class Grant(Protocol):
