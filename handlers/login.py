@@ -136,7 +136,7 @@ class LoginHandler(PageHandler):
                 remote_addr=self.remote_addr,
                 request_id=self.request_id,
             )
-        touch_last_used(user)
+        touch_last_used(user.id, user.last_used_at)
         self.set_session_cookie(session_id)
         self._set_device_cookie(user.username)
         log.info(
