@@ -32,6 +32,7 @@ from auth.passwords import (
 )
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.account import AccountHandler
+from handlers.admin import admin_routes
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
@@ -91,6 +92,7 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/", AccountHandler),
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
+        *admin_routes(),
     ]
 
 

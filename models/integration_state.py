@@ -9,6 +9,7 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, database, utcnow
+from models.prepared import PreparedQuery, param
 
 
 class IntegrationState(BaseModel):
@@ -19,10 +20,17 @@ class IntegrationState(BaseModel):
     changed_by = peewee.CharField(max_length=150, null=True)
 
 
+_ENABLED = PreparedQuery(
+    lambda: IntegrationState.select(IntegrationState.enabled).where(
+        IntegrationState.name == param("name")
+    )
+)
+
+
 def check_integration_enabled(name: str) -> bool:
     """Return whether integration ``name`` may be executed."""
-    row = IntegrationState.get_or_none(IntegrationState.name == name)
-    return row is None or bool(row.enabled)
+    row = _ENABLED.first(name=name)
+    return row is None or bool(row[0])
 
 
 def query_disabled_integrations() -> set[str]:
