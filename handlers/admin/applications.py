@@ -224,7 +224,7 @@ class ApplicationHandler(ApplicationPageMixin):
             )
             detail = f"name: {client.name}; grant types: {client.grant_types}"
             if revoked:
-                detail += f"; {revoked} access tokens revoked"
+                detail += f"; access tokens revoked: {revoked}"
             self.audit("client.update", client.client_id, detail, client_id=client_id)
         self.redirect(f"/admin/applications/{client_id}?notice=saved", status=303)
 
@@ -281,7 +281,7 @@ class ApplicationDeleteHandler(ApplicationPageMixin):
             self.audit(
                 "client.delete",
                 client.client_id,
-                f"name: {client.name}; {revoked} access tokens revoked",
+                f"name: {client.name}; access tokens revoked: {revoked}",
                 client_id=client.client_id,
             )
         self.redirect("/admin/applications?notice=deleted", status=303)

@@ -200,7 +200,9 @@ class UserActiveHandler(UserPageMixin):
             else:
                 revoked = deactivate_user(user)
                 self.audit(
-                    "user.deactivate", user.username, f"{revoked} access tokens revoked"
+                    "user.deactivate",
+                    user.username,
+                    f"access tokens revoked: {revoked}",
                 )
         # A credential remembered by this process must stop at once.
         self.gateway.authenticator.cache.forget_user(user.id)
