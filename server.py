@@ -72,6 +72,7 @@ log = logging.getLogger("integration_gateway.server")
 access_log = logging.getLogger("integration_gateway.access")
 
 HOUSEKEEPING_INTERVAL_SECONDS = 60
+CHECKPOINT_INTERVAL_SECONDS = 1
 CLI_ACTOR = "cli"
 
 
@@ -144,9 +145,38 @@ def make_app(gateway: Gateway) -> tornado.web.Application:
 
 def open_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
     """Open and upgrade the database, then assemble the gateway."""
-    models.open_database(settings.database_url)
+    models.open_database(settings.database_url, background_checkpoints=True)
     models.migrate()
     return build_gateway(settings, registry)
+
+
+class SqliteCheckpointer:
+    """Copies the SQLite write-ahead log into the database file in a thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.running = False
+
+    def start(self) -> tornado.ioloop.PeriodicCallback:
+        callback = tornado.ioloop.PeriodicCallback(
+            self._schedule, CHECKPOINT_INTERVAL_SECONDS * 1000
+        )
+        callback.start()
+        return callback
+
+    def _schedule(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, models.base.checkpoint_sqlite, self.path)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[int]) -> None:
+        self.running = False
+        error = future.exception()
+        if error is not None:
+            log.warning("SQLite checkpoint of %s failed: %s", self.path, error)
 
 
 def run_housekeeping(gateway: Gateway) -> None:
@@ -182,6 +212,10 @@ async def serve(settings: Settings) -> None:
         lambda: run_housekeeping(gateway), HOUSEKEEPING_INTERVAL_SECONDS * 1000
     )
     housekeeping.start()
+    checkpoints = None
+    sqlite_file = models.base.sqlite_path(settings.database_url)
+    if sqlite_file is not None:
+        checkpoints = SqliteCheckpointer(sqlite_file).start()
 
     log.info(
         "integration-gateway listening on http://%s:%d (issuer %s, database %s,"
@@ -203,6 +237,8 @@ async def serve(settings: Settings) -> None:
 
     log.info("integration-gateway stopping")
     housekeeping.stop()
+    if checkpoints is not None:
+        checkpoints.stop()
     server.stop()
     await server.close_all_connections()
     gateway.close()

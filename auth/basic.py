@@ -7,7 +7,7 @@ import binascii
 import re
 
 # RFC 6750 §2.1 b64token characters.
-_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*\Z")
 MAX_HEADER_LENGTH = 8192
 
 

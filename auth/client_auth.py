@@ -9,6 +9,7 @@ public client only names itself with ``client_id``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 
 from auth.basic import MalformedCredentialsError, parse_basic, split_authorization
@@ -21,6 +22,10 @@ BASIC_METHOD = "client_secret_basic"
 POST_METHOD = "client_secret_post"
 NONE_METHOD = "none"
 SUPPORTED_METHODS = [BASIC_METHOD, POST_METHOD, NONE_METHOD]
+
+# RFC 6749 appendix A.1: a client_id is VSCHAR (%x20-7E). Anything else names
+# no client, and a NUL would make PostgreSQL reject the query.
+_CLIENT_ID = re.compile(r"^[\x20-\x7e]{1,64}\Z")
 
 
 class ClientAuthenticationError(InvalidClientError):
@@ -79,7 +84,7 @@ def authenticate_client(
         # No credentials at all: invite Basic, as for a failed Basic attempt.
         raise ClientAuthenticationError(True, log_detail="no client credentials")
 
-    client = query_client(client_id) if len(client_id) <= 64 else None
+    client = query_client(client_id) if _CLIENT_ID.match(client_id) else None
     if client is None:
         raise ClientAuthenticationError(used_basic, log_detail="unknown client")
 

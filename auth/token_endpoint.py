@@ -106,7 +106,7 @@ class TokenEndpoint:
         if error.log_detail:
             detail += ": " + error.log_detail
         log.info(
-            "token refused: error=%s client_id=%s grant_type=%s request_id=%s %s",
+            "token refused: error=%s client_id=%r grant_type=%r request_id=%s %s",
             error.error,
             client_id,
             grant_type[:40],

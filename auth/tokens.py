@@ -29,6 +29,7 @@ from models.users import User
 
 VERIFIED_CACHE_SIZE = 10_000
 TOKEN_TYPE_HEADER = "at+jwt"  # noqa: S105 - RFC 9068 media type
+_TOKEN_TYPES = (TOKEN_TYPE_HEADER, "application/at+jwt")
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
 
 
@@ -126,11 +127,11 @@ class AccessTokenService:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise InvalidTokenError(log_detail="token is not a JWT") from None
-        if header.get("typ", "").lower() not in (
-            TOKEN_TYPE_HEADER,
-            "application/at+jwt",
-        ):
+        # The header is attacker-controlled JSON, so typ may be any type.
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _TOKEN_TYPES:
             raise InvalidTokenError(log_detail="token typ is not at+jwt")
+        # PyJWT has already rejected a kid that is not a string.
         public_key = self.keys.public_keys.get(header.get("kid", ""))
         if public_key is None:
             raise InvalidTokenError(log_detail="token kid is unknown")
@@ -148,14 +149,15 @@ class AccessTokenService:
                 log_detail=f"token rejected: {type(error).__name__}"
             ) from None
 
-    def verify(self, token: str) -> LiveToken:
+    def verify(self, token: str, integration: str = "") -> LiveToken:
         """Return the live token behind ``token``; raise ``InvalidTokenError``.
 
         Live means signed by a current key, unexpired, not revoked, and issued
-        to a user who is still active.
+        to a user who is still active. The user's execute permission on
+        ``integration`` comes back in the same query.
         """
         claims = self.decode(token)
-        record = query_live_token_row(str(claims["jti"]))
+        record = query_live_token_row(str(claims["jti"]), integration)
         if record is None:
             raise InvalidTokenError(log_detail="token is revoked, expired or inactive")
         if record.username != claims["sub"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
@@ -108,6 +109,9 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# RFC 1123 §2.1 host name label: letters, digits and inner hyphens.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def load_settings(
@@ -272,7 +276,9 @@ def _check_host(label: str, host: str) -> None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not all(part.isalnum() or "-" in part for part in host.split(".")):
+        if len(host) > 253 or not all(
+            _HOST_LABEL.match(part) for part in host.split(".")
+        ):
             raise SettingsError(
                 f"{label}: expected an IP address or host name, got {host!r}"
             ) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from auth.principal import Principal
@@ -27,6 +27,12 @@ log = logging.getLogger("integration_gateway.handlers.integrations")
 plugin_log = logging.getLogger("integration_gateway.plugins.run")
 
 EXECUTE_ACTION = "integration.execute"
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6), and a result carrying them
+    # back could not be serialized.
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class IntegrationListHandler(PrincipalMixin):
@@ -54,6 +60,9 @@ class IntegrationListHandler(PrincipalMixin):
 class IntegrationExecuteHandler(PrincipalMixin):
     """``POST /integrations/execute/<name>``: run one integration."""
 
+    def target_integration(self) -> str:
+        return str(self.path_args[0]) if self.path_args else ""
+
     async def post(self, name: str) -> None:
         loaded = self.gateway.registry.get(name)
         if loaded is None:
@@ -78,8 +87,8 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not body.strip():
             return {}
         try:
-            return json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+            return json.loads(body, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(
                 400, "invalid_request", "The request body is not valid JSON."
             ) from None
@@ -87,7 +96,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
     async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
         settings = self.gateway.settings
         principal = self.principal
-        run_id = uuid.uuid4().hex
+        run_id = secrets.token_hex(16)
         context = IntegrationContext(
             run_id=run_id,
             principal=principal,

@@ -86,6 +86,13 @@ def record_event(action: str, outcome: str, **fields: str | None) -> None:
 
 
 def _clip(value: str | None, length: int) -> str | None:
+    # Fields can carry request input. Escaping non-printable characters keeps
+    # a NUL out of PostgreSQL, which rejects it, and keeps line breaks out of
+    # anything that prints the trail.
     if value is None:
         return None
+    if not value.isprintable():
+        value = "".join(
+            char if char.isprintable() else repr(char)[1:-1] for char in value
+        )
     return value[:length]

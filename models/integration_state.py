@@ -28,7 +28,10 @@ _ENABLED = PreparedQuery(
 
 
 def check_integration_enabled(name: str) -> bool:
-    """Return whether integration ``name`` may be executed."""
+    """Return whether integration ``name`` may be executed.
+
+    The partner API asks this on every call, so it uses SQL compiled once.
+    """
     row = _ENABLED.first(name=name)
     return row is None or bool(row[0])
 

@@ -8,8 +8,8 @@ import datetime
 import peewee
 
 from models.base import BaseModel, utcnow
-from models.prepared import PreparedQuery, param
-from models.users import User
+from models.prepared import PreparedQuery, param, python_value
+from models.users import EXECUTE, Permission, User
 
 
 class AccessToken(BaseModel):
@@ -51,6 +51,8 @@ class LiveToken:
     username: str
     kind: str
     last_used_at: datetime.datetime | None
+    #: Whether the user holds execute on the integration named in the query.
+    may_execute: bool = False
 
 
 _LIVE_TOKEN = PreparedQuery(
@@ -62,6 +64,13 @@ _LIVE_TOKEN = PreparedQuery(
             User.username,
             User.kind,
             User.last_used_at,
+            peewee.fn.EXISTS(
+                Permission.select(peewee.SQL("1")).where(
+                    (Permission.user == User.id)
+                    & (Permission.integration == param("integration"))
+                    & (Permission.permission == EXECUTE)
+                )
+            ),
         )
         .join(User)
         .where(
@@ -74,15 +83,17 @@ _LIVE_TOKEN = PreparedQuery(
 )
 
 
-def query_live_token_row(jti: str) -> LiveToken | None:
+def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
     """Return token ``jti`` if it is unrevoked, unexpired and its user active.
 
-    This runs on every bearer call, so it uses SQL compiled once.
+    ``integration`` names the integration whose execute permission is read in
+    the same query. This runs on every bearer call, so it uses SQL compiled
+    once.
     """
-    row = _LIVE_TOKEN.first(jti=jti, now=utcnow())
+    row = _LIVE_TOKEN.first(jti=jti, now=utcnow(), integration=integration)
     if row is None:
         return None
-    client_id, scope, user_id, username, kind, last_used_at = row
+    client_id, scope, user_id, username, kind, last_used_at, may_execute = row
     return LiveToken(
         jti=jti,
         client_id=client_id,
@@ -90,7 +101,8 @@ def query_live_token_row(jti: str) -> LiveToken | None:
         user_id=user_id,
         username=username,
         kind=kind,
-        last_used_at=User.last_used_at.python_value(last_used_at),
+        last_used_at=python_value(User.last_used_at, last_used_at),
+        may_execute=bool(may_execute),
     )
 
 

@@ -7,7 +7,7 @@ import re
 import peewee
 
 from models.base import BaseModel, database, utcnow
-from models.prepared import PreparedQuery, param
+from models.prepared import PreparedQuery, build_instance, param
 
 STANDARD = "standard"
 STAFF = "staff"
@@ -20,7 +20,7 @@ EXECUTE = "execute"
 DEBUG = "debug"
 PERMISSIONS = (READ, WRITE, EXECUTE, DEBUG)
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}\Z")
 
 
 class UserError(ValueError):
@@ -66,9 +66,22 @@ def validate_username(username: str) -> None:
         )
 
 
+_USER_FIELDS = User._meta.sorted_fields
+_USER_BY_NAME = PreparedQuery(
+    lambda: User.select(*_USER_FIELDS).where(User.username == param("username"))
+)
+
+
 def query_user(username: str) -> User | None:
-    """Return the user called ``username``, or None."""
-    return User.get_or_none(User.username == username)
+    """Return the user called ``username``, or None.
+
+    Every Basic call looks its user up, so this uses SQL compiled once.
+    """
+    row = _USER_BY_NAME.first(username=username)
+    if row is None:
+        return None
+    user: User = build_instance(User, _USER_FIELDS, row)
+    return user
 
 
 def create_user(
@@ -130,9 +143,12 @@ def validate_permission(user: User, permission: str) -> None:
 def grant_permission(user: User, integration: str, permission: str) -> bool:
     """Give ``user`` a permission; return False when it was held already."""
     validate_permission(user, permission)
-    query = Permission.insert(
-        user=user, integration=integration, permission=permission
-    ).on_conflict_ignore()
+    # Count rows: on SQLite an ignored insert still returns the last row id.
+    query = (
+        Permission.insert(user=user, integration=integration, permission=permission)
+        .on_conflict_ignore()
+        .as_rowcount()
+    )
     return bool(query.execute())
 
 

@@ -20,7 +20,7 @@ log = logging.getLogger("integration_gateway.plugins")
 
 ENTRY_POINT_GROUP = "integration_gateway.integrations"
 BUILTIN_DISTRIBUTION = "integration-gateway"
-NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
 
 @dataclasses.dataclass(frozen=True)
