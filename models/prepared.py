@@ -28,16 +28,14 @@ class PreparedQuery:
 
     def __init__(self, build: Callable[[], peewee.Query]) -> None:
         self.build = build
-        self._compiled: tuple[peewee.Database, str, list[Any]] | None = None
+        self._compiled: tuple[type, str, list[Any]] | None = None
 
     def _compile(self) -> tuple[str, list[Any]]:
-        # The database object itself is kept and compared, not its id(): a
-        # closed database can be freed and a new one (of another backend, in
-        # the tests) can get the same id.
-        current = database.obj
-        if self._compiled is None or self._compiled[0] is not current:
+        # The SQL depends only on the dialect, so it is kept per database class.
+        key = type(database.obj)
+        if self._compiled is None or self._compiled[0] != key:
             sql, params = self.build().sql()
-            self._compiled = (current, sql, params)
+            self._compiled = (key, sql, params)
         return self._compiled[1], self._compiled[2]
 
     def _bind(self, params: list[Any], values: dict[str, Any]) -> list[Any]:
