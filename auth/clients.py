@@ -21,6 +21,7 @@ from models.clients import (
     Client,
 )
 from models.consents import Consent
+from models.tokens import AccessToken, revoke_tokens
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
