@@ -33,8 +33,8 @@ from auth.passwords import (
 from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.account import AccountHandler
-from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.admin import admin_routes
+from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
