@@ -33,6 +33,7 @@ from auth.passwords import (
 from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.account import AccountHandler
+from handlers.admin import admin_routes
 from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
@@ -107,6 +108,7 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
         (r"/authorizations/revoke", RevokeAuthorizationHandler),
+        *admin_routes(),
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import urllib.parse
 from collections.abc import Iterable
@@ -20,12 +21,17 @@ from models.clients import (
     Client,
 )
 from models.consents import Consent
+from models.tokens import AccessToken, revoke_tokens
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
 CLIENT_SECRET_KEY = "client_secret_key"  # noqa: S105 - a name, not a secret
 MAX_REDIRECT_URIS = 20
 MAX_REDIRECT_URI_LENGTH = 2000
+# A client id made by generate_client_id, or one of the same alphabet.
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# generate_token(32) makes 43 characters: 256 bits in URL-safe base64.
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 
 class ClientError(ValueError):
@@ -150,15 +156,28 @@ def create_client(
     service_account: User | None = None,
     created_by: User | None = None,
     is_resource_server: bool = False,
+    client_id: str | None = None,
+    client_secret: str | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; return it with its secret, which is stored only hashed."""
+    """Register a client; return it with its secret, which is stored only hashed.
+
+    ``client_id`` and ``client_secret`` default to new random values; the
+    admin pages pass the ones they generated and showed before saving.
+    """
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))
     validate_client_fields(name, client_type, grant_types, uris, service_account)
+    if client_id is not None and not CLIENT_ID_PATTERN.match(client_id):
+        raise ClientError("client_id", "invalid client id")
+    if client_secret is not None and not SECRET_PATTERN.match(client_secret):
+        raise ClientError("client_secret", "invalid client secret")
 
-    client_secret = generate_token(32) if client_type == CONFIDENTIAL else None
+    if client_type != CONFIDENTIAL:
+        client_secret = None
+    elif client_secret is None:
+        client_secret = generate_token(32)
     client = Client.create(
-        client_id=generate_client_id(),
+        client_id=client_id or generate_client_id(),
         secret_digest=digest_secret(secret_key, client_secret)
         if client_secret
         else None,
@@ -171,6 +190,44 @@ def create_client(
         is_resource_server=is_resource_server,
     )
     return client, client_secret
+
+
+def update_client(
+    client: Client,
+    *,
+    name: str,
+    grant_types: list[str],
+    redirect_uris: Iterable[str],
+    service_account: User | None,
+    is_resource_server: bool,
+) -> int:
+    """Change a client's settings; its id, type and secret stay.
+
+    When the client stops acting as its service account (another account, or
+    no client credentials grant), the tokens it got as that account are
+    revoked. Returns how many were revoked.
+    """
+    uris = clean_redirect_uris(redirect_uris)
+    grant_types = sorted(set(grant_types))
+    validate_client_fields(name, client.client_type, grant_types, uris, service_account)
+    old_account_id = client.service_account_id
+    new_account_id = service_account.id if service_account is not None else None
+    stops_acting = old_account_id is not None and (
+        old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
+    )
+    with database.atomic():
+        client.name = name.strip()
+        client.grant_types = " ".join(grant_types)
+        client.redirect_uris = "\n".join(uris)
+        client.service_account = service_account
+        client.is_resource_server = is_resource_server
+        client.save()
+        if not stops_acting:
+            return 0
+        return revoke_tokens(
+            (AccessToken.client_id == client.client_id)
+            & (AccessToken.user == old_account_id)
+        )
 
 
 def rotate_client_secret(secret_key: str, client: Client) -> str:

@@ -14,6 +14,10 @@ from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
 from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
 from models.base import utcnow
+from models.integration_state import (
+    check_integration_enabled,
+    query_disabled_integrations,
+)
 from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
 from plugins.loader import LoadedIntegration
@@ -36,8 +40,9 @@ class IntegrationListHandler(PrincipalMixin):
 
     def get(self) -> None:
         items = []
+        disabled = query_disabled_integrations()
         for name in self.gateway.registry.names():
-            if not self.may_execute(name):
+            if name in disabled or not self.may_execute(name):
                 continue
             integration = self.gateway.registry.loaded[name].integration
             items.append(
@@ -66,6 +71,14 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not self.may_execute(name):
             self.record_denied(EXECUTE_ACTION, name, "no execute permission")
             raise self.forbidden(name)
+        if not check_integration_enabled(name):
+            self.record_denied(EXECUTE_ACTION, name, "integration disabled")
+            raise ApiError(
+                403,
+                "integration_disabled",
+                "The integration is disabled on this gateway. Ask its operators"
+                " to enable it.",
+            )
         payload = self._read_payload()
         await self._run(loaded, payload)
 

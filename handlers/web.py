@@ -28,6 +28,7 @@ STATIC_DIR = ROOT / "static"
 
 LOGIN_URL = "/login"
 HOME_PATH = "/"
+STAFF_HOME_PATH = "/admin/"
 
 # No script at all; styles and images only from this origin. form-action is
 # left out on purpose: Chromium applies it to the redirect that follows a form
@@ -145,7 +146,7 @@ class PageHandler(BaseHandler):
 
     def home_path(self, user: User) -> str:
         """Return the page a user lands on after logging in."""
-        return HOME_PATH
+        return STAFF_HOME_PATH if user.is_staff else HOME_PATH
 
     def set_session_cookie(self, session_id: str) -> None:
         # No expiry: the browser drops it when it closes, and the server ends

@@ -81,3 +81,18 @@ def query_client(client_id: str) -> Client | None:
         client.service_account = build_instance(User, _ACCOUNT_FIELDS, row[split:])
         client._dirty.clear()
     return client
+
+
+def query_clients() -> list[Client]:
+    """Return every client with its service account, ordered by name."""
+    service_account = User.alias()
+    query = (
+        Client.select(Client, service_account)
+        .join(
+            service_account,
+            peewee.JOIN.LEFT_OUTER,
+            on=(Client.service_account == service_account.id),
+        )
+        .order_by(Client.name, Client.id)
+    )
+    return list(query)

@@ -61,3 +61,12 @@ def query_recent_runs(integrations: list[str], limit: int = 50) -> list[Integrat
         .limit(limit)
     )
     return list(query)
+
+
+def search_runs(integration: str) -> peewee.Select:
+    """Return the query of the runs of ``integration``, newest first."""
+    return (
+        IntegrationRun.select()
+        .where(IntegrationRun.integration == integration)
+        .order_by(IntegrationRun.started_at.desc(), IntegrationRun.id.desc())
+    )

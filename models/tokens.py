@@ -156,3 +156,22 @@ def token_row(record: AccessToken) -> dict[str, object]:
         "expires_at": record.expires_at,
         "grant_id": record.grant_id,
     }
+
+
+def search_live_tokens(
+    client_id: str | None = None, username: str | None = None
+) -> peewee.Select:
+    """Return the query of unrevoked, unexpired tokens with their users.
+
+    Ordered by expiry, soonest first; ``client_id`` and ``username`` filter.
+    """
+    query = (
+        AccessToken.select(AccessToken, User)
+        .join(User)
+        .where(AccessToken.revoked_at.is_null() & (AccessToken.expires_at > utcnow()))
+    )
+    if client_id:
+        query = query.where(AccessToken.client_id == client_id)
+    if username:
+        query = query.where(User.username == username)
+    return query.order_by(AccessToken.expires_at, AccessToken.id)

@@ -208,3 +208,47 @@ def query_integrations_with(user_id: int, permission: str) -> list[str]:
     """Return the integrations on which the user holds ``permission``, sorted."""
     cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
     return [row[0] for row in cursor.fetchall()]
+
+
+def query_user_permissions(user_id: int) -> dict[str, set[str]]:
+    """Return the user's permissions by integration name."""
+    rows = Permission.select(Permission.integration, Permission.permission).where(
+        Permission.user == user_id
+    )
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(row.integration, set()).add(row.permission)
+    return held
+
+
+def query_users(kind: str | None = None) -> list[User]:
+    """Return every user, or those of one ``kind``, ordered by username."""
+    query = User.select().order_by(User.username)
+    if kind is not None:
+        query = query.where(User.kind == kind)
+    return list(query)
+
+
+def query_user_by_id(user_id: int) -> User | None:
+    """Return the user with row id ``user_id``, or None."""
+    return User.get_or_none(User.id == user_id)
+
+
+def query_permission_holders(integration: str) -> list[tuple[User, list[str]]]:
+    """Return the users holding a permission on ``integration``, by username.
+
+    Each user comes with the permissions held, in the order of ``PERMISSIONS``.
+    """
+    rows = (
+        Permission.select(Permission.permission, User)
+        .join(User)
+        .where(Permission.integration == integration)
+        .order_by(User.username)
+    )
+    held: dict[int, tuple[User, set[str]]] = {}
+    for row in rows:
+        held.setdefault(row.user.id, (row.user, set()))[1].add(row.permission)
+    return [
+        (user, [name for name in PERMISSIONS if name in permissions])
+        for user, permissions in held.values()
+    ]

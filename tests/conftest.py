@@ -32,6 +32,8 @@ from models.users import EXECUTE, SERVICE_ACCOUNT, User, create_user, grant_perm
 from plugins.loader import IntegrationRegistry, load_integrations
 from server import make_app
 
+pytest_plugins = ["tests.page_fixtures"]
+
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
 TEST_BCRYPT_ROUNDS = 4

@@ -84,7 +84,10 @@ class PageClient:
         return await self.fetch(path, **kwargs)
 
     async def post(
-        self, path: str, fields: dict[str, str] | None = None, xsrf: bool = True
+        self,
+        path: str,
+        fields: dict[str, str | list[str]] | None = None,
+        xsrf: bool = True,
     ) -> HTTPResponse:
         """POST a form; the xsrf token of the last page is added unless ``xsrf``."""
         form = dict(fields or {})
@@ -96,7 +99,7 @@ class PageClient:
         return await self.fetch(
             path,
             method="POST",
-            body=urllib.parse.urlencode(form),
+            body=urllib.parse.urlencode(form, doseq=True),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
 

@@ -22,11 +22,6 @@ INVALID = "The username or password is invalid."
 
 
 @pytest.fixture
-def pages(app, http_client, base_url) -> PageClient:
-    return PageClient(http_client, base_url)
-
-
-@pytest.fixture
 def person(make_user: Callable[..., User]) -> User:
     return make_user("carol")
 
