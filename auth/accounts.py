@@ -3,14 +3,14 @@
 Each change takes effect at once in every gateway process: deactivation and a
 new password raise the user's ``credential_version``, which stops remembered
 Basic credentials and web sessions, and deactivation also revokes the user's
-access tokens.
+access tokens, refresh tokens and unredeemed codes.
 """
 
 from __future__ import annotations
 
+from auth.revocation import revoke_user_tokens
 from models.base import database
 from models.sessions import end_user_sessions
-from models.tokens import AccessToken, revoke_tokens
 from models.users import (
     PERMISSIONS,
     User,
@@ -25,14 +25,15 @@ from models.users import (
 
 
 def deactivate_user(user: User) -> int:
-    """Deactivate ``user``, end its sessions and revoke its access tokens.
+    """Deactivate ``user``, end its sessions and revoke its tokens.
 
-    Returns how many access tokens were revoked.
+    Returns how many access and refresh tokens were revoked. Revoked refresh
+    tokens stay revoked if the user is activated again.
     """
     with database.atomic():
         set_active(user, False)
         end_user_sessions(user.id)
-        return revoke_tokens(AccessToken.user == user.id)
+        return revoke_user_tokens(user.id).total
 
 
 def activate_user(user: User) -> None:

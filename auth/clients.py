@@ -8,7 +8,7 @@ import secrets
 import urllib.parse
 from collections.abc import Iterable
 
-from auth.revocation import revoke_client_tokens
+from auth.revocation import revoke_client_grants, revoke_client_tokens
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -205,7 +205,8 @@ def update_client(
 
     When the client stops acting as its service account (another account, or
     no client credentials grant), the tokens it got as that account are
-    revoked. Returns how many were revoked.
+    revoked; when it loses the authorization code grant, so are the codes and
+    tokens users granted it. Returns how many tokens were revoked.
     """
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))
@@ -215,6 +216,12 @@ def update_client(
     stops_acting = old_account_id is not None and (
         old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
     )
+    # Without the grant, the users' refresh tokens must not come back to life
+    # if it is allowed again later.
+    stops_code_grant = (
+        AUTHORIZATION_CODE in client.grant_type_list
+        and AUTHORIZATION_CODE not in grant_types
+    )
     with database.atomic():
         client.name = name.strip()
         client.grant_types = " ".join(grant_types)
@@ -222,12 +229,15 @@ def update_client(
         client.service_account = service_account
         client.is_resource_server = is_resource_server
         client.save()
-        if not stops_acting:
-            return 0
-        return revoke_tokens(
-            (AccessToken.client_id == client.client_id)
-            & (AccessToken.user == old_account_id)
-        )
+        revoked = 0
+        if stops_acting:
+            revoked += revoke_tokens(
+                (AccessToken.client_id == client.client_id)
+                & (AccessToken.user == old_account_id)
+            )
+        if stops_code_grant:
+            revoked += revoke_client_grants(client.client_id).total
+        return revoked
 
 
 def rotate_client_secret(secret_key: str, client: Client) -> str:

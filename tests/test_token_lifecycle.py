@@ -254,3 +254,75 @@ def _issue_code_in(process: Any, client_id: str, username: str) -> str:
             return create_code(binding, 60)
     finally:
         database.close()
+
+
+@pytest.mark.gen_test
+async def test_admin_deactivation_ends_refresh_tokens(
+    http_client: Any,
+    base_url: str,
+    gateway: Gateway,
+    ac_client: tuple[Client, str],
+    standard_user: User,
+) -> None:
+    from auth.accounts import activate_user, deactivate_user
+
+    tokens = await issue_tokens(
+        http_client, base_url, gateway, *ac_client, standard_user
+    )
+
+    revoked = deactivate_user(standard_user)
+    activate_user(standard_user)
+
+    assert revoked == 2
+    response = await post_form(
+        http_client,
+        base_url + "/o/token/",
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        basic_header(ac_client[0].client_id, ac_client[1]),
+    )
+    assert response.code == 400
+    assert json_body(response)["error"] == "invalid_grant"
+
+
+@pytest.mark.gen_test
+async def test_dropping_code_grant_revokes_user_grants(
+    http_client: Any,
+    base_url: str,
+    gateway: Gateway,
+    make_client: Any,
+    service_account: User,
+    standard_user: User,
+) -> None:
+    from auth.clients import update_client
+
+    client, secret = make_client(
+        grant_types=["authorization_code", "client_credentials"],
+        redirect_uris=[REDIRECT_URI],
+        service_account=service_account,
+    )
+    user_tokens = await issue_tokens(
+        http_client, base_url, gateway, client, secret, standard_user
+    )
+    machine = await post_form(
+        http_client,
+        base_url + "/o/token/",
+        {"grant_type": "client_credentials"},
+        basic_header(client.client_id, secret),
+    )
+
+    revoked = update_client(
+        client,
+        name=client.name,
+        grant_types=["client_credentials"],
+        redirect_uris=[REDIRECT_URI],
+        service_account=service_account,
+        is_resource_server=False,
+    )
+
+    assert revoked == 2
+    live = AccessToken.select().where(AccessToken.revoked_at.is_null())
+    assert [row.jti for row in live] == [
+        row.jti for row in AccessToken.select().where(AccessToken.grant_id.is_null())
+    ]
+    assert machine.code == 200
+    assert user_tokens["refresh_token"]
