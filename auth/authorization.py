@@ -55,8 +55,8 @@ PARAMETERS = (
 class AuthorizationRequest:
     """An authorization request whose client and redirect URI are trusted.
 
-    ``error`` holds the first problem found after that point; the request is
-    then answered by redirecting the error to the client.
+    ``error`` is the first problem found after that point. The handler then
+    redirects that error to the client.
     """
 
     client: Client
@@ -235,8 +235,8 @@ class AuthorizationEndpoint:
     ) -> bool:
         """Return whether the approval may be skipped because it is remembered.
 
-        Only confidential clients qualify: anyone can send a public client's
-        id, so RFC 8252 §8.6 asks to show the consent page every time.
+        Only confidential clients qualify. Anyone can send a public client's
+        id, so RFC 8252 §8.6 recommends showing the consent page every time.
         """
         if not request.client.is_confidential:
             return False

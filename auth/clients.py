@@ -205,8 +205,8 @@ def update_client(
 
     When the client stops acting as its service account (another account, or
     no client credentials grant), the tokens it got as that account are
-    revoked; when it loses the authorization code grant, so are the codes and
-    tokens users granted it. Returns how many tokens were revoked.
+    revoked. When it loses the authorization code grant, the codes and tokens
+    that users granted it are revoked too. Returns how many were revoked.
     """
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))

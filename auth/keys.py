@@ -63,7 +63,8 @@ def create_signing_key() -> SigningKey:
 #: housekeeping does every 60 seconds, and the clocks of servers may differ.
 RETIRED_KEY_MARGIN_SECONDS = 600
 #: A token with an unknown kid reloads the keys at most this often, in case
-#: another process rotated them; more often would let bad tokens cost queries.
+#: another process rotated them. A shorter interval would let forged tokens
+#: cost a query each.
 UNKNOWN_KID_RELOAD_SECONDS = 5.0
 
 

@@ -79,7 +79,7 @@ def page(chromium: Any) -> Iterator[Any]:
 
 
 class CallbackHandler(http.server.BaseHTTPRequestHandler):
-    """The client application's redirect URI: answers every GET with 200."""
+    """The client application's redirect URI, which returns 200 for every GET."""
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         body = b"callback received"
@@ -108,7 +108,7 @@ def redirect_uri() -> Iterator[str]:
 @pytest.fixture
 def server(gateway_process: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A gateway with user ``alice``, who may execute ``echo``."""
-    # oauthlib refuses http unless told; the server is on loopback only.
+    # oauthlib rejects http unless this is set; the server listens on loopback.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     gateway_process.cli("create-user", "alice", "--password-stdin", stdin=PASSWORD)
     gateway_process.cli("grant", "alice", "echo")

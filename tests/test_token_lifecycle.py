@@ -99,7 +99,7 @@ async def test_revoke_user_tokens_spares_other_users(
 ) -> None:
     other = make_user("erin", permissions={"echo": ("execute",)})
     await issue_tokens(http_client, base_url, gateway, *ac_client, standard_user)
-    kept = await issue_tokens(http_client, base_url, gateway, *ac_client, other)
+    other_tokens = await issue_tokens(http_client, base_url, gateway, *ac_client, other)
 
     counts = revoke_user_tokens(standard_user.id)
 
@@ -109,7 +109,7 @@ async def test_revoke_user_tokens_spares_other_users(
     response = await post_form(
         http_client,
         base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": kept["refresh_token"]},
+        {"grant_type": "refresh_token", "refresh_token": other_tokens["refresh_token"]},
         basic_header(ac_client[0].client_id, ac_client[1]),
     )
     assert response.code == 200
