@@ -23,6 +23,7 @@ from auth.user_auth import BusyError, touch_last_used
 from handlers.base import ApiError, BaseHandler
 from handlers.gateway import REALM
 from models.audit import DENIED, FAILURE, record_event
+from models.integration_state import check_integration_enabled
 from models.users import EXECUTE, check_permission
 
 log = logging.getLogger("integration_gateway.handlers.auth")
@@ -49,8 +50,10 @@ class PrincipalMixin(BaseHandler):
         return
 
     async def prepare(self) -> None:
-        # Execute permissions already read with the token, by integration.
+        # Execute permissions and enable switches already read with the
+        # token, by integration.
         self._may_execute: dict[str, bool] = {}
+        self._enabled: dict[str, bool] = {}
         header = self.request.headers.get("Authorization")
         if header is None:
             raise self._unauthorized("missing", "Credentials are required.")
@@ -122,8 +125,10 @@ class PrincipalMixin(BaseHandler):
                 error="invalid_token",
             ) from None
         touch_last_used(record.user_id, record.last_used_at)
-        if self.target_integration():
-            self._may_execute[self.target_integration()] = record.may_execute
+        target = self.target_integration()
+        if target:
+            self._may_execute[target] = record.may_execute
+            self._enabled[target] = record.integration_enabled
         return Principal(
             user_id=record.user_id,
             username=record.username,
@@ -169,6 +174,13 @@ class PrincipalMixin(BaseHandler):
         with the token, saving a query on the hot path.
         """
         return ""
+
+    def integration_enabled(self, integration: str) -> bool:
+        """Return whether staff left ``integration`` enabled."""
+        known = self._enabled.get(integration)
+        if known is not None:
+            return known
+        return check_integration_enabled(integration)
 
     def may_execute(self, integration: str) -> bool:
         """Return whether the principal may execute ``integration`` now."""

@@ -14,10 +14,7 @@ from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
 from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
 from models.base import utcnow
-from models.integration_state import (
-    check_integration_enabled,
-    query_disabled_integrations,
-)
+from models.integration_state import query_disabled_integrations
 from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
 from plugins.loader import LoadedIntegration
@@ -71,7 +68,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not self.may_execute(name):
             self.record_denied(EXECUTE_ACTION, name, "no execute permission")
             raise self.forbidden(name)
-        if not check_integration_enabled(name):
+        if not self.integration_enabled(name):
             self.record_denied(EXECUTE_ACTION, name, "integration disabled")
             raise ApiError(
                 403,

@@ -8,6 +8,7 @@ import datetime
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.integration_state import IntegrationState
 from models.prepared import PreparedQuery, param, python_value
 from models.users import EXECUTE, Permission, User
 
@@ -53,6 +54,8 @@ class LiveToken:
     last_used_at: datetime.datetime | None
     #: Whether the user holds execute on the integration named in the query.
     may_execute: bool = False
+    #: Whether staff left the integration named in the query enabled.
+    integration_enabled: bool = True
 
 
 _LIVE_TOKEN = PreparedQuery(
@@ -71,6 +74,12 @@ _LIVE_TOKEN = PreparedQuery(
                     & (Permission.permission == EXECUTE)
                 )
             ),
+            ~peewee.fn.EXISTS(
+                IntegrationState.select(peewee.SQL("1")).where(
+                    (IntegrationState.name == param("integration"))
+                    & (IntegrationState.enabled == False)  # noqa: E712 - builds SQL
+                )
+            ),
         )
         .join(User)
         .where(
@@ -86,14 +95,23 @@ _LIVE_TOKEN = PreparedQuery(
 def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
     """Return token ``jti`` if it is unrevoked, unexpired and its user active.
 
-    ``integration`` names the integration whose execute permission is read in
-    the same query. This runs on every bearer call, so it uses SQL compiled
-    once.
+    ``integration`` names the integration whose execute permission and enable
+    switch are read in the same query. This runs on every bearer call, so it
+    uses SQL compiled once.
     """
     row = _LIVE_TOKEN.first(jti=jti, now=utcnow(), integration=integration)
     if row is None:
         return None
-    client_id, scope, user_id, username, kind, last_used_at, may_execute = row
+    (
+        client_id,
+        scope,
+        user_id,
+        username,
+        kind,
+        last_used_at,
+        may_execute,
+        integration_enabled,
+    ) = row
     return LiveToken(
         jti=jti,
         client_id=client_id,
@@ -103,6 +121,7 @@ def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
         kind=kind,
         last_used_at=python_value(User.last_used_at, last_used_at),
         may_execute=bool(may_execute),
+        integration_enabled=bool(integration_enabled),
     )
 
 
