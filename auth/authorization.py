@@ -11,6 +11,7 @@ public clients.
 from __future__ import annotations
 
 import dataclasses
+import string
 import urllib.parse
 from collections.abc import Callable, Mapping
 
@@ -278,6 +279,9 @@ class AuthorizationEndpoint:
             parameters.append(("state", request.state))
         parameters.append(("iss", self.issuer))
         query = urllib.parse.urlencode(parameters, quote_via=urllib.parse.quote)
+        # Registration accepts only ASCII, but a URI stored before that rule
+        # must not break the Location header, which is sent as Latin-1.
+        base = urllib.parse.quote(request.redirect_uri, safe=string.punctuation)
         # RFC 6749 §3.1.2: a query in the registered URI is kept.
-        separator = "&" if "?" in request.redirect_uri else "?"
-        return request.redirect_uri + separator + query
+        separator = "&" if "?" in base else "?"
+        return base + separator + query

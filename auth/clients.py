@@ -73,6 +73,11 @@ def validate_redirect_uri(uri: str) -> None:
         raise ClientError("redirect_uris", "a redirect URI is too long")
     if any(char.isspace() or ord(char) < 0x20 for char in uri):
         raise ClientError("redirect_uris", "a redirect URI contains white space")
+    if not uri.isascii():
+        raise ClientError(
+            "redirect_uris",
+            f"redirect URI {uri!r} is not ASCII: percent-encode other characters",
+        )
     try:
         parsed = urllib.parse.urlsplit(uri)
         host = parsed.hostname or ""
