@@ -30,14 +30,22 @@ from auth.passwords import (
     generate_password,
     validate_new_password,
 )
+from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.account import AccountHandler
 from handlers.admin import admin_routes
+from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
 from handlers.login import LoginHandler, LogoutHandler
-from handlers.oauth import JWKSHandler, TokenHandler
+from handlers.oauth import (
+    IntrospectionHandler,
+    JWKSHandler,
+    MetadataHandler,
+    RevocationHandler,
+    TokenHandler,
+)
 from handlers.web import (
     LOGIN_URL,
     STATIC_DIR,
@@ -49,9 +57,11 @@ from handlers.web import (
 from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
+from models.codes import delete_expired_codes
 from models.login_failures import delete_old_login_failures
+from models.refresh_tokens import delete_expired_refresh_tokens
 from models.sessions import delete_old_sessions
-from models.tokens import AccessToken, delete_expired_tokens, revoke_tokens
+from models.tokens import delete_expired_tokens
 from models.users import (
     EXECUTE,
     PERMISSIONS,
@@ -90,10 +100,15 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/integrations/execute/([^/]+)/?", IntegrationExecuteHandler),
         (r"/o/token/?", TokenHandler),
         (r"/o/jwks/?", JWKSHandler),
+        (r"/o/authorize/?", AuthorizeHandler),
+        (r"/o/revoke/?", RevocationHandler),
+        (r"/o/introspect/?", IntrospectionHandler),
+        (r"/\.well-known/oauth-authorization-server", MetadataHandler),
         (r"/", AccountHandler),
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
         *admin_routes(),
+        (r"/authorizations/revoke", RevokeAuthorizationHandler),
     ]
 
 
@@ -179,23 +194,36 @@ class SqliteCheckpointer:
             log.warning("SQLite checkpoint of %s failed: %s", self.path, error)
 
 
+#: Expired codes and tokens are kept this long before deletion, so that a
+#: replayed code or refresh token still finds its record and revokes its grant.
+EXPIRED_RECORD_RETENTION = datetime.timedelta(minutes=10)
+
+
 def run_housekeeping(gateway: Gateway) -> None:
-    """Delete a batch of expired records and pick up rotated signing keys."""
+    """Pick up rotated signing keys, then delete a batch of expired records.
+
+    Each kind of record loses at most one batch (500 rows) per run, so a
+    backlog is worked off over several runs without a long pause.
+    """
     try:
-        deleted = delete_expired_tokens(utcnow() - datetime.timedelta(minutes=5))
-        deleted_sessions = delete_old_sessions(utcnow())
-        window = gateway.settings.login_throttle_window_seconds
-        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
         gateway.keys.load()
         gateway.keys.delete_expired_keys()
+        cutoff = utcnow() - EXPIRED_RECORD_RETENTION
+        deleted = {
+            "access tokens": delete_expired_tokens(cutoff),
+            "authorization codes": delete_expired_codes(cutoff),
+            "refresh tokens": delete_expired_refresh_tokens(cutoff),
+            "web sessions": delete_old_sessions(utcnow()),
+        }
+        window = gateway.settings.login_throttle_window_seconds
+        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
     except models.base.DATABASE_ERRORS as error:
         log.warning("housekeeping skipped, database error: %s", error)
         models.base.reset_connection()
         return
-    if deleted:
-        log.info("housekeeping deleted %d expired access tokens", deleted)
-    if deleted_sessions:
-        log.info("housekeeping deleted %d old web sessions", deleted_sessions)
+    for kind, count in deleted.items():
+        if count:
+            log.info("housekeeping deleted %d expired %s", count, kind)
 
 
 async def serve(settings: Settings) -> None:
@@ -387,7 +415,7 @@ def _set_active(args: argparse.Namespace, settings: Settings, active: bool) -> i
         set_active(user, active)
         revoked = 0
         if not active:
-            revoked = revoke_tokens(AccessToken.user == user.id)
+            revoked = revoke_user_tokens(user.id).total
         _audit("user.activate" if active else "user.deactivate", user.username)
     state = "activated" if active else f"deactivated ({revoked} tokens revoked)"
     print(f"{user.username} {state}")

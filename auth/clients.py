@@ -8,6 +8,7 @@ import secrets
 import urllib.parse
 from collections.abc import Iterable
 
+from auth.revocation import revoke_client_tokens, revoke_user_tokens
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -19,7 +20,7 @@ from models.clients import (
     PUBLIC,
     Client,
 )
-from models.tokens import AccessToken, revoke_tokens
+from models.consents import Consent
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
@@ -222,10 +223,7 @@ def update_client(
         client.save()
         if not stops_acting:
             return 0
-        return revoke_tokens(
-            (AccessToken.client_id == client.client_id)
-            & (AccessToken.user == old_account_id)
-        )
+        return revoke_user_tokens(old_account_id, client.client_id).total
 
 
 def rotate_client_secret(secret_key: str, client: Client) -> str:
@@ -239,8 +237,13 @@ def rotate_client_secret(secret_key: str, client: Client) -> str:
 
 
 def delete_client(client: Client) -> int:
-    """Delete ``client`` and revoke its tokens; return how many were revoked."""
+    """Delete ``client`` and revoke its tokens; return how many were revoked.
+
+    The client's consents go with it, and its codes and refresh tokens can
+    no longer be redeemed.
+    """
     with database.atomic():
-        revoked = revoke_tokens(AccessToken.client_id == client.client_id)
+        revoked = revoke_client_tokens(client.client_id).total
+        Consent.delete().where(Consent.client == client.id).execute()
         client.delete_instance()
     return revoked

@@ -13,10 +13,12 @@ from auth.client_auth import ClientAuthenticationError, authenticate_client
 from auth.errors import (
     InvalidRequestError,
     OAuthError,
+    ReusedGrantError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
 from auth.grants.base import Grant, TokenRequest
+from auth.revocation import revoke_grant
 from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row, record_event
 from models.base import database
 from models.batch import GroupWriter
@@ -24,6 +26,7 @@ from models.batch import GroupWriter
 log = logging.getLogger("integration_gateway.auth.token")
 
 TOKEN_ISSUE = "token.issue"  # noqa: S105 - an audit action
+GRANT_REVOKE = "grant.revoke"
 
 
 class TokenEndpoint:
@@ -73,6 +76,20 @@ class TokenEndpoint:
                     INSERT_EVENT.execute(**event)
             if result.deferred:
                 await self.writer.write(*result.deferred, (INSERT_EVENT, event))
+        except ReusedGrantError as error:
+            # The transaction above rolled back; this revocation commits alone.
+            counts = revoke_grant(error.grant_id)
+            record_event(
+                GRANT_REVOKE,
+                SUCCESS,
+                client_id=client_id,
+                target=error.grant_id,
+                remote_addr=remote_addr,
+                request_id=request_id,
+                detail=f"reuse detected, {counts.total} tokens revoked",
+            )
+            self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
+            raise
         except OAuthError as error:
             self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
             raise

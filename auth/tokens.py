@@ -122,7 +122,14 @@ class AccessTokenService:
             self._verified.popitem(last=False)
         return claims
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def decode_ignoring_expiry(self, token: str) -> dict[str, Any]:
+        """Verify ``token`` like :meth:`decode` but accept it after it expired.
+
+        For revocation, where an expired token is still identified by its jti.
+        """
+        return self._decode(token, verify_expiry=False)
+
+    def _decode(self, token: str, verify_expiry: bool = True) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -142,7 +149,7 @@ class AccessTokenService:
                 algorithms=ALLOWED_ALGORITHMS,
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": _REQUIRED_CLAIMS},
+                options={"require": _REQUIRED_CLAIMS, "verify_exp": verify_expiry},
             )
         except jwt.PyJWTError as error:
             raise InvalidTokenError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
+from auth.consents import query_authorizations
 from handlers.web import PageHandler
 from models.runs import query_recent_runs
 from models.users import DEBUG, EXECUTE, READ, query_integrations_with
@@ -41,4 +42,5 @@ class AccountHandler(PageHandler):
             integrations=integrations,
             runs=query_recent_runs(debuggable, RECENT_RUNS_SHOWN),
             debuggable=debuggable,
+            authorizations=query_authorizations(user),
         )

@@ -5,12 +5,21 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 
+from auth.authorization import AuthorizationEndpoint
 from auth.clients import CLIENT_SECRET_KEY
 from auth.credential_cache import CredentialCache
-from auth.grants import ClientCredentialsGrant
+from auth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    Grant,
+    RefreshTokenGrant,
+)
+from auth.introspection import IntrospectionEndpoint
 from auth.keys import KeyRing
 from auth.login_throttle import LoginThrottle
 from auth.passwords import PasswordHasher
+from auth.refresh_tokens import RefreshTokenService
+from auth.revocation_endpoint import RevocationEndpoint
 from auth.sessions import SessionService
 from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
@@ -46,6 +55,10 @@ class Gateway:
     plugin_executor: concurrent.futures.ThreadPoolExecutor
     #: Commits the rows of integration calls and token issuance in groups.
     writer: GroupWriter
+    refresh_tokens: RefreshTokenService
+    revocation: RevocationEndpoint
+    introspection: IntrospectionEndpoint
+    authorization: AuthorizationEndpoint
 
     @property
     def issuer(self) -> str:
@@ -76,10 +89,17 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         keys, settings.issuer_url, settings.access_token_lifetime_seconds
     )
     client_secret_key = ensure_secret(CLIENT_SECRET_KEY)
-    writer = GroupWriter()
-    token_endpoint = TokenEndpoint(
-        [ClientCredentialsGrant(tokens)], client_secret_key, writer
+    refresh_tokens = RefreshTokenService(
+        settings.refresh_token_idle_lifetime_seconds,
+        settings.refresh_token_absolute_lifetime_seconds,
     )
+    grants: list[Grant] = [
+        ClientCredentialsGrant(tokens),
+        AuthorizationCodeGrant(tokens, refresh_tokens),
+        RefreshTokenGrant(tokens, refresh_tokens),
+    ]
+    writer = GroupWriter()
+    token_endpoint = TokenEndpoint(grants, client_secret_key, writer)
 
     return Gateway(
         settings=settings,
@@ -102,4 +122,12 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         password_executor=password_executor,
         plugin_executor=plugin_executor,
         writer=writer,
+        refresh_tokens=refresh_tokens,
+        revocation=RevocationEndpoint(tokens, client_secret_key),
+        introspection=IntrospectionEndpoint(tokens, client_secret_key),
+        authorization=AuthorizationEndpoint(
+            settings.issuer_url,
+            settings.authorization_code_lifetime_seconds,
+            registry.names,
+        ),
     )
