@@ -107,8 +107,8 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/", AccountHandler),
         (r"/login", LoginHandler),
         (r"/logout", LogoutHandler),
-        *admin_routes(),
         (r"/authorizations/revoke", RevokeAuthorizationHandler),
+        *admin_routes(),
     ]
 
 
