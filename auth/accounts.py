@@ -3,14 +3,14 @@
 Each change takes effect at once in every gateway process: deactivation and a
 new password raise the user's ``credential_version``, which stops remembered
 Basic credentials and web sessions, and deactivation also revokes the user's
-access tokens.
+codes, access tokens and refresh tokens.
 """
 
 from __future__ import annotations
 
+from auth.revocation import RevokedCounts, revoke_user_tokens
 from models.base import database
 from models.sessions import end_user_sessions
-from models.tokens import AccessToken, revoke_tokens
 from models.users import (
     PERMISSIONS,
     User,
@@ -24,15 +24,12 @@ from models.users import (
 )
 
 
-def deactivate_user(user: User) -> int:
-    """Deactivate ``user``, end its sessions and revoke its access tokens.
-
-    Returns how many access tokens were revoked.
-    """
+def deactivate_user(user: User) -> RevokedCounts:
+    """Deactivate ``user``, end its sessions and revoke its codes and tokens."""
     with database.atomic():
         set_active(user, False)
         end_user_sessions(user.id)
-        return revoke_tokens(AccessToken.user == user.id)
+        return revoke_user_tokens(user.id)
 
 
 def activate_user(user: User) -> None:

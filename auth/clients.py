@@ -8,7 +8,7 @@ import secrets
 import urllib.parse
 from collections.abc import Iterable
 
-from auth.revocation import revoke_client_tokens
+from auth.revocation import revoke_client_tokens, revoke_user_tokens
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -21,7 +21,6 @@ from models.clients import (
     Client,
 )
 from models.consents import Consent
-from models.tokens import AccessToken, revoke_tokens
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
@@ -224,10 +223,7 @@ def update_client(
         client.save()
         if not stops_acting:
             return 0
-        return revoke_tokens(
-            (AccessToken.client_id == client.client_id)
-            & (AccessToken.user == old_account_id)
-        )
+        return revoke_user_tokens(old_account_id, client.client_id).total
 
 
 def rotate_client_secret(secret_key: str, client: Client) -> str:
