@@ -214,9 +214,13 @@ def run_housekeeping(gateway: Gateway) -> None:
             "authorization codes": delete_expired_codes(cutoff),
             "refresh tokens": delete_expired_refresh_tokens(cutoff),
             "web sessions": delete_old_sessions(utcnow()),
+            "failed logins": delete_old_login_failures(
+                utcnow()
+                - datetime.timedelta(
+                    seconds=gateway.settings.login_throttle_window_seconds
+                )
+            ),
         }
-        window = gateway.settings.login_throttle_window_seconds
-        delete_old_login_failures(utcnow() - datetime.timedelta(seconds=window))
     except models.base.DATABASE_ERRORS as error:
         log.warning("housekeeping skipped, database error: %s", error)
         models.base.reset_connection()

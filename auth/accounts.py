@@ -3,12 +3,12 @@
 Each change takes effect at once in every gateway process: deactivation and a
 new password raise the user's ``credential_version``, which stops remembered
 Basic credentials and web sessions, and deactivation also revokes the user's
-access tokens, refresh tokens and unredeemed codes.
+codes, access tokens and refresh tokens.
 """
 
 from __future__ import annotations
 
-from auth.revocation import revoke_user_tokens
+from auth.revocation import RevokedCounts, revoke_user_tokens
 from models.base import database
 from models.sessions import end_user_sessions
 from models.users import (
@@ -24,16 +24,12 @@ from models.users import (
 )
 
 
-def deactivate_user(user: User) -> int:
-    """Deactivate ``user``, end its sessions and revoke its tokens.
-
-    Returns how many access and refresh tokens were revoked. Revoked refresh
-    tokens stay revoked if the user is activated again.
-    """
+def deactivate_user(user: User) -> RevokedCounts:
+    """Deactivate ``user``, end its sessions and revoke its codes and tokens."""
     with database.atomic():
         set_active(user, False)
         end_user_sessions(user.id)
-        return revoke_user_tokens(user.id).total
+        return revoke_user_tokens(user.id)
 
 
 def activate_user(user: User) -> None:

@@ -1,8 +1,8 @@
 """The application form of the admin pages: every field checked, errors by field.
 
-The core rules live in :mod:`auth.clients`; this module runs each of them on
-its own field, so that the page can show every error next to its field at
-once instead of only the first.
+The core rules live in :mod:`auth.clients`. This module runs each of them on
+its own field, so the page can show every error next to its field at once
+instead of only the first.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from models.users import User
 
 @dataclasses.dataclass
 class ApplicationForm:
-    """What was typed into the application form, kept for showing it again."""
+    """The values typed into the application form, kept for showing it again."""
 
     name: str = ""
     client_type: str = "confidential"

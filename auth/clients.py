@@ -8,7 +8,11 @@ import secrets
 import urllib.parse
 from collections.abc import Iterable
 
-from auth.revocation import revoke_client_grants, revoke_client_tokens
+from auth.revocation import (
+    revoke_client_grants,
+    revoke_client_tokens,
+    revoke_user_tokens,
+)
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -21,7 +25,6 @@ from models.clients import (
     Client,
 )
 from models.consents import Consent
-from models.tokens import AccessToken, revoke_tokens
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
@@ -236,10 +239,7 @@ def update_client(
         client.save()
         revoked = 0
         if stops_acting:
-            revoked += revoke_tokens(
-                (AccessToken.client_id == client.client_id)
-                & (AccessToken.user == old_account_id)
-            )
+            revoked += revoke_user_tokens(old_account_id, client.client_id).total
         if stops_code_grant:
             revoked += revoke_client_grants(client.client_id).total
         return revoked

@@ -1,7 +1,7 @@
 """The enable switch of each integration, set by staff on the admin pages.
 
 An integration without a row is enabled, so a newly installed plugin works
-as soon as someone holds a permission on it.
+as soon as someone is granted a permission on it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Iterable
+from typing import Any, cast
 
 import peewee
 
@@ -31,7 +33,7 @@ def _error_sum() -> peewee.Function:
 
 def count_calls_by_integration(since: datetime.datetime) -> list[CallCount]:
     """Return calls and errors per integration since ``since``, by name."""
-    rows = (
+    query = (
         IntegrationRun.select(
             IntegrationRun.integration,
             peewee.fn.COUNT(IntegrationRun.id).alias("calls"),
@@ -42,6 +44,7 @@ def count_calls_by_integration(since: datetime.datetime) -> list[CallCount]:
         .order_by(IntegrationRun.integration)
         .tuples()
     )
+    rows = cast(Iterable[tuple[str, int, int | None]], query)
     return [
         CallCount(name, int(calls), int(errors or 0)) for name, calls, errors in rows
     ]
@@ -53,7 +56,7 @@ def count_calls_by_hour(since: datetime.datetime) -> list[CallCount]:
     Hours without calls are left out.
     """
     hour = database.obj.truncate_date("hour", IntegrationRun.started_at)
-    rows = (
+    query = (
         IntegrationRun.select(
             hour.alias("hour"),
             peewee.fn.COUNT(IntegrationRun.id).alias("calls"),
@@ -64,6 +67,7 @@ def count_calls_by_hour(since: datetime.datetime) -> list[CallCount]:
         .order_by(hour)
         .tuples()
     )
+    rows = cast(Iterable[tuple[Any, int, int | None]], query)
     return [
         CallCount(_as_hour(value), int(calls), int(errors or 0))
         for value, calls, errors in rows

@@ -17,7 +17,7 @@ CSP = (
 
 
 def assert_page_headers(response: HTTPResponse) -> None:
-    """Assert the security headers every HTML answer carries."""
+    """Assert the security headers every HTML response carries."""
     headers = response.headers
     assert headers["Content-Type"] == "text/html; charset=UTF-8"
     assert headers["Content-Security-Policy"] == CSP

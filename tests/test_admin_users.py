@@ -183,7 +183,7 @@ async def test_deactivate_user_stops_everything(
     assert AccessToken.get(AccessToken.user == service_account.id).revoked_at
     event = AuditEvent.get(AuditEvent.action == "user.deactivate")
     assert event.actor == "sam"
-    assert event.detail == "access tokens revoked: 1"
+    assert event.detail == "access tokens revoked: 1, refresh tokens revoked: 0"
 
 
 @pytest.mark.gen_test

@@ -26,8 +26,9 @@ CSV_COLUMNS = (
     "request_id",
     "detail",
 )
-# NOTE: the export runs its query on the event loop like every page query, so
-# one export is capped; narrow the time range to export more.
+# NOTE: the export runs its query on the event loop, like every page query.
+# One export is capped so that it cannot hold the loop for long; narrow the
+# time range to export more.
 MAX_CSV_ROWS = 100_000
 CSV_CHUNK_ROWS = 500
 # Spreadsheets run a cell that starts with one of these as a formula.

@@ -202,7 +202,8 @@ class UserActiveHandler(UserPageMixin):
                 self.audit(
                     "user.deactivate",
                     user.username,
-                    f"access tokens revoked: {revoked}",
+                    f"access tokens revoked: {revoked.access_tokens},"
+                    f" refresh tokens revoked: {revoked.refresh_tokens}",
                 )
         # A credential remembered by this process must stop at once.
         self.gateway.authenticator.cache.forget_user(user.id)
