@@ -66,6 +66,8 @@ class TokenEndpoint:
                     detail=f"scope: {result.scope}" if result.scope else None,
                 )
         except OAuthError as error:
+            if isinstance(error, ClientAuthenticationError) and error.client_id:
+                client_id = error.client_id
             self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
             raise
         log.info(
