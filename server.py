@@ -450,7 +450,7 @@ class CommandParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = CommandParser(add_help=False)
     # SUPPRESS keeps a command's parser from resetting a --config that was
     # given before the command name.
     common.add_argument(
