@@ -30,16 +30,38 @@ from auth.passwords import (
     generate_password,
     validate_new_password,
 )
+from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
-from handlers.base import NotFoundHandler
+from handlers.account import AccountHandler
+from handlers.admin import admin_routes
+from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
-from handlers.oauth import JWKSHandler, TokenHandler
+from handlers.login import LoginHandler, LogoutHandler
+from handlers.oauth import (
+    IntrospectionHandler,
+    JWKSHandler,
+    MetadataHandler,
+    RevocationHandler,
+    TokenHandler,
+)
+from handlers.web import (
+    LOGIN_URL,
+    STATIC_DIR,
+    NotFoundPageHandler,
+    StaticHandler,
+    build_template_environment,
+    xsrf_cookie_name,
+)
 from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
-from models.tokens import AccessToken, delete_expired_tokens, revoke_tokens
+from models.codes import delete_expired_codes
+from models.login_failures import delete_old_login_failures
+from models.refresh_tokens import delete_expired_refresh_tokens
+from models.sessions import delete_old_sessions
+from models.tokens import delete_expired_tokens
 from models.users import (
     EXECUTE,
     PERMISSIONS,
@@ -60,6 +82,7 @@ log = logging.getLogger("integration_gateway.server")
 access_log = logging.getLogger("integration_gateway.access")
 
 HOUSEKEEPING_INTERVAL_SECONDS = 60
+CHECKPOINT_INTERVAL_SECONDS = 1
 CLI_ACTOR = "cli"
 
 
@@ -77,6 +100,15 @@ def make_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/integrations/execute/([^/]+)/?", IntegrationExecuteHandler),
         (r"/o/token/?", TokenHandler),
         (r"/o/jwks/?", JWKSHandler),
+        (r"/o/authorize/?", AuthorizeHandler),
+        (r"/o/revoke/?", RevocationHandler),
+        (r"/o/introspect/?", IntrospectionHandler),
+        (r"/\.well-known/oauth-authorization-server", MetadataHandler),
+        (r"/", AccountHandler),
+        (r"/login", LoginHandler),
+        (r"/logout", LogoutHandler),
+        (r"/authorizations/revoke", RevokeAuthorizationHandler),
+        *admin_routes(),
     ]
 
 
@@ -105,12 +137,22 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gateway: Gateway) -> tornado.web.Application:
     """Build the Tornado application around ``gateway``."""
+    secure = gateway.settings.secure_cookies
     return tornado.web.Application(
         make_routes(),
         gateway=gateway,
         cookie_secret=gateway.cookie_secret,
-        xsrf_cookies=False,
-        default_handler_class=NotFoundHandler,
+        # Forms of the pages carry Tornado's xsrf token. The partner API and
+        # the OAuth endpoints opt out in check_xsrf_cookie, because they carry
+        # credentials of their own and no cookie.
+        xsrf_cookies=True,
+        xsrf_cookie_name=xsrf_cookie_name(secure),
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax", "secure": secure},
+        login_url=LOGIN_URL,
+        template_environment=build_template_environment(),
+        static_path=str(STATIC_DIR),
+        static_handler_class=StaticHandler,
+        default_handler_class=NotFoundPageHandler,
         log_function=log_request,
         compress_response=False,
     )
@@ -118,23 +160,74 @@ def make_app(gateway: Gateway) -> tornado.web.Application:
 
 def open_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
     """Open and upgrade the database, then assemble the gateway."""
-    models.open_database(settings.database_url)
+    models.open_database(settings.database_url, background_checkpoints=True)
     models.migrate()
     return build_gateway(settings, registry)
 
 
+class SqliteCheckpointer:
+    """Copies the SQLite write-ahead log into the database file in a thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.running = False
+
+    def start(self) -> tornado.ioloop.PeriodicCallback:
+        callback = tornado.ioloop.PeriodicCallback(
+            self._schedule, CHECKPOINT_INTERVAL_SECONDS * 1000
+        )
+        callback.start()
+        return callback
+
+    def _schedule(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, models.base.checkpoint_sqlite, self.path)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[int]) -> None:
+        self.running = False
+        error = future.exception()
+        if error is not None:
+            log.warning("SQLite checkpoint of %s failed: %s", self.path, error)
+
+
+#: Expired codes and tokens are kept this long before deletion, so that a
+#: replayed code or refresh token still finds its record and revokes its grant.
+EXPIRED_RECORD_RETENTION = datetime.timedelta(minutes=10)
+
+
 def run_housekeeping(gateway: Gateway) -> None:
-    """Delete a batch of expired records and pick up rotated signing keys."""
+    """Pick up rotated signing keys, then delete a batch of expired records.
+
+    Each kind of record loses at most one batch (500 rows) per run, so a
+    backlog is worked off over several runs without a long pause.
+    """
     try:
-        deleted = delete_expired_tokens(utcnow() - datetime.timedelta(minutes=5))
         gateway.keys.load()
         gateway.keys.delete_expired_keys()
+        cutoff = utcnow() - EXPIRED_RECORD_RETENTION
+        deleted = {
+            "access tokens": delete_expired_tokens(cutoff),
+            "authorization codes": delete_expired_codes(cutoff),
+            "refresh tokens": delete_expired_refresh_tokens(cutoff),
+            "web sessions": delete_old_sessions(utcnow()),
+            "failed logins": delete_old_login_failures(
+                utcnow()
+                - datetime.timedelta(
+                    seconds=gateway.settings.login_throttle_window_seconds
+                )
+            ),
+        }
     except models.base.DATABASE_ERRORS as error:
         log.warning("housekeeping skipped, database error: %s", error)
         models.base.reset_connection()
         return
-    if deleted:
-        log.info("housekeeping deleted %d expired access tokens", deleted)
+    for kind, count in deleted.items():
+        if count:
+            log.info("housekeeping deleted %d expired %s", count, kind)
 
 
 async def serve(settings: Settings) -> None:
@@ -151,6 +244,10 @@ async def serve(settings: Settings) -> None:
         lambda: run_housekeeping(gateway), HOUSEKEEPING_INTERVAL_SECONDS * 1000
     )
     housekeeping.start()
+    checkpoints = None
+    sqlite_file = models.base.sqlite_path(settings.database_url)
+    if sqlite_file is not None:
+        checkpoints = SqliteCheckpointer(sqlite_file).start()
 
     log.info(
         "integration-gateway listening on http://%s:%d (issuer %s, database %s,"
@@ -172,6 +269,8 @@ async def serve(settings: Settings) -> None:
 
     log.info("integration-gateway stopping")
     housekeeping.stop()
+    if checkpoints is not None:
+        checkpoints.stop()
     server.stop()
     await server.close_all_connections()
     gateway.close()
@@ -320,7 +419,7 @@ def _set_active(args: argparse.Namespace, settings: Settings, active: bool) -> i
         set_active(user, active)
         revoked = 0
         if not active:
-            revoked = revoke_tokens(AccessToken.user == user.id)
+            revoked = revoke_user_tokens(user.id).total
         _audit("user.activate" if active else "user.deactivate", user.username)
     state = "activated" if active else f"deactivated ({revoked} tokens revoked)"
     print(f"{user.username} {state}")

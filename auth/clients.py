@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import string
 import urllib.parse
 from collections.abc import Iterable
 
+from auth.revocation import revoke_client_tokens, revoke_user_tokens
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -19,7 +21,7 @@ from models.clients import (
     PUBLIC,
     Client,
 )
-from models.tokens import AccessToken, revoke_tokens
+from models.consents import Consent
 from models.users import User
 
 #: Name of the stored key that client secret digests are computed with.
@@ -27,6 +29,10 @@ CLIENT_SECRET_KEY = "client_secret_key"  # noqa: S105 - a name, not a secret
 CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 MAX_REDIRECT_URIS = 20
 MAX_REDIRECT_URI_LENGTH = 2000
+# A client id made by generate_client_id, or one of the same alphabet.
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# generate_token(32) makes 43 characters: 256 bits in URL-safe base64.
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 
 class ClientError(ValueError):
@@ -155,15 +161,28 @@ def create_client(
     service_account: User | None = None,
     created_by: User | None = None,
     is_resource_server: bool = False,
+    client_id: str | None = None,
+    client_secret: str | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; return it with its secret, which is stored only hashed."""
+    """Register a client; return it with its secret, which is stored only hashed.
+
+    ``client_id`` and ``client_secret`` default to new random values; the
+    admin pages pass the ones they generated and showed before saving.
+    """
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))
     validate_client_fields(name, client_type, grant_types, uris, service_account)
+    if client_id is not None and not CLIENT_ID_PATTERN.match(client_id):
+        raise ClientError("client_id", "invalid client id")
+    if client_secret is not None and not SECRET_PATTERN.match(client_secret):
+        raise ClientError("client_secret", "invalid client secret")
 
-    client_secret = generate_token(32) if client_type == CONFIDENTIAL else None
+    if client_type != CONFIDENTIAL:
+        client_secret = None
+    elif client_secret is None:
+        client_secret = generate_token(32)
     client = Client.create(
-        client_id=generate_client_id(),
+        client_id=client_id or generate_client_id(),
         secret_digest=digest_secret(secret_key, client_secret)
         if client_secret
         else None,
@@ -178,6 +197,41 @@ def create_client(
     return client, client_secret
 
 
+def update_client(
+    client: Client,
+    *,
+    name: str,
+    grant_types: list[str],
+    redirect_uris: Iterable[str],
+    service_account: User | None,
+    is_resource_server: bool,
+) -> int:
+    """Change a client's settings; its id, type and secret stay.
+
+    When the client stops acting as its service account (another account, or
+    no client credentials grant), the tokens it got as that account are
+    revoked. Returns how many were revoked.
+    """
+    uris = clean_redirect_uris(redirect_uris)
+    grant_types = sorted(set(grant_types))
+    validate_client_fields(name, client.client_type, grant_types, uris, service_account)
+    old_account_id = client.service_account_id
+    new_account_id = service_account.id if service_account is not None else None
+    stops_acting = old_account_id is not None and (
+        old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
+    )
+    with database.atomic():
+        client.name = name.strip()
+        client.grant_types = " ".join(grant_types)
+        client.redirect_uris = "\n".join(uris)
+        client.service_account = service_account
+        client.is_resource_server = is_resource_server
+        client.save()
+        if not stops_acting:
+            return 0
+        return revoke_user_tokens(old_account_id, client.client_id).total
+
+
 def rotate_client_secret(secret_key: str, client: Client) -> str:
     """Give ``client`` a new secret; the old one stops working at once."""
     if not client.is_confidential:
@@ -189,8 +243,13 @@ def rotate_client_secret(secret_key: str, client: Client) -> str:
 
 
 def delete_client(client: Client) -> int:
-    """Delete ``client`` and revoke its tokens; return how many were revoked."""
+    """Delete ``client`` and revoke its tokens; return how many were revoked.
+
+    The client's consents go with it, and its codes and refresh tokens can
+    no longer be redeemed.
+    """
     with database.atomic():
-        revoked = revoke_tokens(AccessToken.client_id == client.client_id)
+        revoked = revoke_client_tokens(client.client_id).total
+        Consent.delete().where(Consent.client == client.id).execute()
         client.delete_instance()
     return revoked

@@ -43,9 +43,27 @@ class InvalidGrantError(OAuthError):
     description = "The grant is invalid, expired or revoked."
 
 
+class ReusedGrantError(InvalidGrantError):
+    """A code or refresh token was presented after it had been used.
+
+    RFC 6749 §4.1.2 and RFC 9700 §4.14.2: the token endpoint revokes every
+    token of ``grant_id`` before it answers ``invalid_grant``.
+    """
+
+    def __init__(self, grant_id: str, *, log_detail: str = "") -> None:
+        super().__init__(log_detail=log_detail)
+        self.grant_id = grant_id
+
+
 class UnauthorizedClientError(OAuthError):
     error = "unauthorized_client"
     description = "The client is not allowed to use this grant type."
+
+
+class ClientNotPermittedError(UnauthorizedClientError):
+    """An authenticated client asked for something it is not allowed to do."""
+
+    status_code = 403
 
 
 class UnsupportedGrantTypeError(OAuthError):
@@ -67,6 +85,26 @@ class AccessDeniedError(OAuthError):
     error = "access_denied"
     description = "The resource owner denied the request."
     status_code = 403
+
+
+class AuthorizationPageError(OAuthError):
+    """An authorization request error shown to the user, never redirected.
+
+    RFC 6749 §4.1.2.1: when the client or the redirect URI cannot be trusted,
+    redirecting would send the user, and maybe an attacker's request, to an
+    unchecked address.
+    """
+
+    error = "invalid_request"
+    description = "The authorization request is invalid."
+
+
+class UnknownClientError(AuthorizationPageError):
+    description = "The client is unknown."
+
+
+class InvalidRedirectUriError(AuthorizationPageError):
+    description = "The redirect URI is invalid or not registered for the client."
 
 
 class InvalidTokenError(OAuthError):

@@ -13,30 +13,37 @@ from auth.client_auth import ClientAuthenticationError, authenticate_client
 from auth.errors import (
     InvalidRequestError,
     OAuthError,
+    ReusedGrantError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
 from auth.grants.base import Grant, TokenRequest
-from models.audit import FAILURE, SUCCESS, record_event
+from auth.revocation import revoke_grant
+from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row, record_event
 from models.base import database
+from models.batch import GroupWriter
 
 log = logging.getLogger("integration_gateway.auth.token")
 
 TOKEN_ISSUE = "token.issue"  # noqa: S105 - an audit action
+GRANT_REVOKE = "grant.revoke"
 
 
 class TokenEndpoint:
     """Dispatches token requests to the grant named by ``grant_type``."""
 
-    def __init__(self, grants: list[Grant], secret_key: str) -> None:
+    def __init__(
+        self, grants: list[Grant], secret_key: str, writer: GroupWriter
+    ) -> None:
         self.grants = {grant.grant_type: grant for grant in grants}
         self.secret_key = secret_key
+        self.writer = writer
 
     @property
     def grant_types(self) -> list[str]:
         return sorted(self.grants)
 
-    def create_token_response(
+    async def create_token_response(
         self,
         form: dict[str, str],
         authorization: str | None,
@@ -55,7 +62,7 @@ class TokenEndpoint:
             request = TokenRequest(form, client, remote_addr, request_id)
             with database.atomic():
                 result = grant.create_token_response(request)
-                record_event(
+                event = event_row(
                     TOKEN_ISSUE,
                     SUCCESS,
                     actor=result.user.username,
@@ -65,6 +72,24 @@ class TokenEndpoint:
                     request_id=request_id,
                     detail=f"scope: {result.scope}" if result.scope else None,
                 )
+                if not result.deferred:
+                    INSERT_EVENT.execute(**event)
+            if result.deferred:
+                await self.writer.write(*result.deferred, (INSERT_EVENT, event))
+        except ReusedGrantError as error:
+            # The transaction above rolled back; this revocation commits alone.
+            counts = revoke_grant(error.grant_id)
+            record_event(
+                GRANT_REVOKE,
+                SUCCESS,
+                client_id=client_id,
+                target=error.grant_id,
+                remote_addr=remote_addr,
+                request_id=request_id,
+                detail=f"reuse detected, {counts.total} tokens revoked",
+            )
+            self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
+            raise
         except OAuthError as error:
             if isinstance(error, ClientAuthenticationError) and error.client_id:
                 client_id = error.client_id

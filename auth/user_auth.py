@@ -64,9 +64,8 @@ class UserAuthenticator:
         return user
 
 
-def touch_last_used(user: User) -> None:
-    """Record that ``user`` was just used, at most once a minute."""
+def touch_last_used(user_id: int, last_used_at: datetime.datetime | None) -> None:
+    """Record that the user was just used, at most once a minute."""
     now = utcnow()
-    if user.last_used_at is None or now - user.last_used_at > LAST_USED_RESOLUTION:
-        User.update(last_used_at=now).where(User.id == user.id).execute()
-        user.last_used_at = now
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        User.update(last_used_at=now).where(User.id == user_id).execute()

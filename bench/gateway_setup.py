@@ -21,8 +21,8 @@ SERVICE_ACCOUNT = "bench-sa"
 INTEGRATION = "echo"
 APPLICATION_NAME = "bench"
 
-# Each CLI command hashes at most one secret with bcrypt, which takes well under a
-# second at 12 rounds, so a command that runs this long is stuck.
+# A CLI command hashes at most one secret with bcrypt, so it finishes in seconds, and
+# one that runs this long is treated as stuck.
 CLI_TIMEOUT_SECONDS = 120.0
 
 
@@ -48,8 +48,8 @@ class GatewayCredentials:
 def gateway_environment(database_path: Path) -> dict[str, str]:
     """Return the environment for the gateway CLI and server on ``database_path``.
 
-    GATEWAY_BCRYPT_ROUNDS is removed so that the gateway hashes with its default cost,
-    as it would in production.
+    GATEWAY_BCRYPT_ROUNDS is removed so that the gateway uses its default bcrypt
+    cost of 12.
     """
     environment = dict(os.environ)
     environment["GATEWAY_DATABASE_URL"] = f"sqlite:///{database_path}"

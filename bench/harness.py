@@ -34,16 +34,16 @@ HEALTHZ_PATH = "/healthz"
 ECHO_BODY = json.dumps({"message": "benchmark"})
 
 FLOOD_CONNECTIONS = 20
-# 401 answers a wrong password after a bcrypt check. 503 answers it without a check
-# when the gateway's queue of pending bcrypt checks is full.
+# The gateway responds 401 to a wrong password after a bcrypt check, and 503 without
+# a check when its queue of pending bcrypt checks is full.
 FLOOD_EXPECTED_STATUSES = frozenset({401, 503})
 HEALTHZ_PROBE_CONNECTIONS = 1
 # The flood starts this long before the /healthz probe so that all its connections
 # are waiting on the gateway, and runs this long past the probe's end.
 FLOOD_LEAD_SECONDS = 1
 FLOOD_TAIL_SECONDS = 3
-# Replies slower than this count as wrk timeouts. A wrong password costs one bcrypt
-# check at cost 12, so flood replies queue for seconds.
+# Replies slower than this count as wrk timeouts. Every wrong password costs a bcrypt
+# check at cost 12, so flood replies wait in the gateway's queue for seconds.
 SCENARIO_TIMEOUT_SECONDS = 10
 FLOOD_TIMEOUT_SECONDS = 30
 

@@ -53,7 +53,10 @@ def send_request(
     """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "http" or parsed.hostname != LOOPBACK_HOST:
-        raise ValueError(f"refusing to send a request to {url!r}: not http on loopback")
+        raise ValueError(
+            f"invalid URL {url!r}: the harness sends requests only to "
+            f"http://{LOOPBACK_HOST}"
+        )
 
     request = urllib.request.Request(url, data=body, method=method)
     for name, value in (headers or {}).items():

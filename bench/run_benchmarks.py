@@ -48,7 +48,10 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StopRequested(BaseException):
-    """A stop signal arrived; derived from BaseException so that no handler eats it."""
+    """A stop signal arrived.
+
+    It derives from BaseException so that ``except Exception`` blocks let it through.
+    """
 
     def __init__(self, signal_number: int) -> None:
         super().__init__(signal_number)
@@ -61,6 +64,24 @@ def _raise_stop_requested(signal_number: int, frame: FrameType | None) -> None:
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line."""
+    parser = _build_parser()
+    arguments = parser.parse_args(argv)
+
+    if arguments.duration < 1:
+        parser.error(f"--duration must be at least 1 second, got {arguments.duration}")
+    if arguments.warmup < 0:
+        parser.error(f"--warmup must be 0 or more seconds, got {arguments.warmup}")
+    if arguments.threads < 1:
+        parser.error(f"--threads must be at least 1, got {arguments.threads}")
+    if arguments.connections < arguments.threads:
+        parser.error(
+            f"--connections ({arguments.connections}) must be at least --threads "
+            f"({arguments.threads}), because each wrk thread needs a connection"
+        )
+    return arguments
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Benchmark the gateway against a bare Tornado handler with wrk."
     )
@@ -87,8 +108,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads",
         type=int,
         default=1,
-        help="wrk threads; one leaves the other cores to the single-process server "
-        "(default: 1)",
+        help="number of wrk threads per wrk process (default: 1)",
     )
     parser.add_argument(
         "--output",
@@ -97,27 +117,15 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="Markdown file whose results section is rewritten "
         "(default: docs/benchmarks.md)",
     )
-    arguments = parser.parse_args(argv)
-    if arguments.duration < 1:
-        parser.error(f"--duration must be at least 1 second, got {arguments.duration}")
-    if arguments.warmup < 0:
-        parser.error(f"--warmup must be 0 or more seconds, got {arguments.warmup}")
-    if arguments.threads < 1:
-        parser.error(f"--threads must be at least 1, got {arguments.threads}")
-    if arguments.connections < arguments.threads:
-        parser.error(
-            f"--connections ({arguments.connections}) must be at least --threads "
-            f"({arguments.threads}), because each wrk thread needs a connection"
-        )
-    return arguments
+    return parser
 
 
 def rerun_command(arguments: argparse.Namespace) -> str:
-    """Return the shell command, relative to the current directory, that reruns this."""
+    """Return the shell command that reruns this benchmark from the repository root."""
     return shlex.join(
         [
-            _relative_to_cwd(Path(sys.executable)),
-            _relative_to_cwd(Path(__file__)),
+            _relative_to_repo(Path(sys.executable)),
+            _relative_to_repo(Path(__file__)),
             "--duration",
             str(arguments.duration),
             "--warmup",
@@ -127,15 +135,16 @@ def rerun_command(arguments: argparse.Namespace) -> str:
             "--threads",
             str(arguments.threads),
             "--output",
-            str(arguments.output),
+            _relative_to_repo(arguments.output),
         ]
     )
 
 
-def _relative_to_cwd(path: Path) -> str:
+def _relative_to_repo(path: Path) -> str:
+    # abspath keeps the venv's python symlink, which resolve() would follow.
     absolute = Path(os.path.abspath(path))
     try:
-        return str(absolute.relative_to(Path.cwd()))
+        return str(absolute.relative_to(REPO_ROOT))
     except ValueError:
         return str(absolute)
 

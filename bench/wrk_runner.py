@@ -16,9 +16,9 @@ from pathlib import Path
 from bench.processes import ChildProcesses
 
 # Response statuses are counted only where ``count_statuses`` is set, because a Lua
-# response() callback makes wrk parse every response and so lowers the rate it can
-# send. The counts are printed by done() as "status CODE: COUNT", one line per status
-# and wrk thread.
+# response() callback adds header and body parsing and a Lua call to every response
+# in wrk. done() prints the counts as "status CODE: COUNT", one line per status and
+# wrk thread.
 _STATUS_COUNT_SCRIPT = """
 local threads = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
+import secrets
 from typing import Any
 
 import tornado.web
@@ -59,7 +59,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         # Tornado calls this again before an error response; keep the same id.
         if "request_id" not in self.__dict__:
-            self.request_id = uuid.uuid4().hex
+            self.request_id = secrets.token_hex(16)
         self.set_header("X-Request-Id", self.request_id)
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)

@@ -5,15 +5,27 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 
+from auth.authorization import AuthorizationEndpoint
 from auth.clients import CLIENT_SECRET_KEY
 from auth.credential_cache import CredentialCache
-from auth.grants import ClientCredentialsGrant
+from auth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    Grant,
+    RefreshTokenGrant,
+)
+from auth.introspection import IntrospectionEndpoint
 from auth.keys import KeyRing
+from auth.login_throttle import LoginThrottle
 from auth.passwords import PasswordHasher
+from auth.refresh_tokens import RefreshTokenService
+from auth.revocation_endpoint import RevocationEndpoint
+from auth.sessions import SessionService
 from auth.token_endpoint import TokenEndpoint
 from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
 from config import Settings
+from models.batch import GroupWriter
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
 
@@ -30,6 +42,10 @@ class Gateway:
     token_endpoint: TokenEndpoint
     hasher: PasswordHasher
     authenticator: UserAuthenticator
+    #: Web sessions of people logged in to the pages.
+    sessions: SessionService
+    #: Counts failed logins to the pages and rejects guessing.
+    login_throttle: LoginThrottle
     #: Key of the keyed digests under which client secrets are stored.
     client_secret_key: str
     cookie_secret: str
@@ -37,6 +53,12 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    #: Commits the rows of integration calls and token issuance in groups.
+    writer: GroupWriter
+    refresh_tokens: RefreshTokenService
+    revocation: RevocationEndpoint
+    introspection: IntrospectionEndpoint
+    authorization: AuthorizationEndpoint
 
     @property
     def issuer(self) -> str:
@@ -67,7 +89,17 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         keys, settings.issuer_url, settings.access_token_lifetime_seconds
     )
     client_secret_key = ensure_secret(CLIENT_SECRET_KEY)
-    token_endpoint = TokenEndpoint([ClientCredentialsGrant(tokens)], client_secret_key)
+    refresh_tokens = RefreshTokenService(
+        settings.refresh_token_idle_lifetime_seconds,
+        settings.refresh_token_absolute_lifetime_seconds,
+    )
+    grants: list[Grant] = [
+        ClientCredentialsGrant(tokens),
+        AuthorizationCodeGrant(tokens, refresh_tokens),
+        RefreshTokenGrant(tokens, refresh_tokens),
+    ]
+    writer = GroupWriter()
+    token_endpoint = TokenEndpoint(grants, client_secret_key, writer)
 
     return Gateway(
         settings=settings,
@@ -77,8 +109,25 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         token_endpoint=token_endpoint,
         hasher=hasher,
         authenticator=authenticator,
+        sessions=SessionService(
+            settings.session_idle_lifetime_seconds,
+            settings.session_absolute_lifetime_seconds,
+        ),
+        login_throttle=LoginThrottle(
+            settings.login_throttle_max_failures,
+            settings.login_throttle_window_seconds,
+        ),
         client_secret_key=client_secret_key,
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        writer=writer,
+        refresh_tokens=refresh_tokens,
+        revocation=RevocationEndpoint(tokens, client_secret_key),
+        introspection=IntrospectionEndpoint(tokens, client_secret_key),
+        authorization=AuthorizationEndpoint(
+            settings.issuer_url,
+            settings.authorization_code_lifetime_seconds,
+            registry.names,
+        ),
     )

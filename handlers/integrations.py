@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from auth.principal import Principal
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
-from models.audit import FAILURE, SUCCESS, record_event
-from models.base import database
-from models.runs import FAILED, REJECTED, SUCCEEDED, TIMED_OUT, IntegrationRun
+from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
+from models.base import utcnow
+from models.integration_state import query_disabled_integrations
+from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
 from plugins.loader import LoadedIntegration
 from plugins.runner import run_integration
@@ -35,8 +37,9 @@ class IntegrationListHandler(PrincipalMixin):
 
     def get(self) -> None:
         items = []
+        disabled = query_disabled_integrations()
         for name in self.gateway.registry.names():
-            if not self.may_execute(name):
+            if name in disabled or not self.may_execute(name):
                 continue
             integration = self.gateway.registry.loaded[name].integration
             items.append(
@@ -54,6 +57,9 @@ class IntegrationListHandler(PrincipalMixin):
 class IntegrationExecuteHandler(PrincipalMixin):
     """``POST /integrations/execute/<name>``: run one integration."""
 
+    def target_integration(self) -> str:
+        return str(self.path_args[0]) if self.path_args else ""
+
     async def post(self, name: str) -> None:
         loaded = self.gateway.registry.get(name)
         if loaded is None:
@@ -62,6 +68,14 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not self.may_execute(name):
             self.record_denied(EXECUTE_ACTION, name, "no execute permission")
             raise self.forbidden(name)
+        if not self.integration_enabled(name):
+            self.record_denied(EXECUTE_ACTION, name, "integration disabled")
+            raise ApiError(
+                403,
+                "integration_disabled",
+                "The integration is disabled on this gateway. Ask its operators"
+                " to enable it.",
+            )
         payload = self._read_payload()
         await self._run(loaded, payload)
 
@@ -79,7 +93,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
     async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
         settings = self.gateway.settings
         principal = self.principal
-        run_id = uuid.uuid4().hex
+        run_id = secrets.token_hex(16)
         context = IntegrationContext(
             run_id=run_id,
             principal=principal,
@@ -88,6 +102,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
         )
         self.set_header("X-Run-Id", run_id)
 
+        started_at = utcnow()
         started = time.monotonic()
         status, http_status, error_class = SUCCEEDED, 200, None
         body: Any
@@ -116,12 +131,13 @@ class IntegrationExecuteHandler(PrincipalMixin):
             body = {"error": "integration_failed", "run_id": run_id}
         duration_ms = (time.monotonic() - started) * 1000
 
-        self._record(
+        await self._record(
             loaded.name,
             principal,
             run_id,
             status,
             http_status,
+            started_at,
             duration_ms,
             error_class,
         )
@@ -132,43 +148,49 @@ class IntegrationExecuteHandler(PrincipalMixin):
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(body)
 
-    def _record(
+    async def _record(
         self,
         name: str,
         principal: Principal,
         run_id: str,
         status: str,
         http_status: int,
+        started_at: datetime.datetime,
         duration_ms: float,
         error_class: str | None,
     ) -> None:
         # The run and its audit event are committed before the response is
         # written, so a call the caller saw succeed is never lost.
-        with database.atomic():
-            IntegrationRun.create(
-                run_id=run_id,
-                integration=name,
-                user=principal.user_id,
-                username=principal.username,
-                auth_method=principal.auth_method,
-                client_id=principal.client_id,
-                status=status,
-                http_status=http_status,
-                duration_ms=duration_ms,
-                error_class=error_class,
-            )
-            record_event(
-                EXECUTE_ACTION,
-                SUCCESS if status == SUCCEEDED else FAILURE,
-                actor=principal.username,
-                auth_method=principal.auth_method,
-                client_id=principal.client_id,
-                target=name,
-                remote_addr=self.remote_addr,
-                request_id=self.request_id,
-                detail=f"run {run_id}: {status}",
-            )
-        log.info(
+        run = {
+            "run_id": run_id,
+            "integration": name,
+            "user": principal.user_id,
+            "username": principal.username,
+            "auth_method": principal.auth_method,
+            "client_id": principal.client_id,
+            "status": status,
+            "http_status": http_status,
+            "started_at": started_at,
+            "duration_ms": duration_ms,
+            "error_class": error_class,
+        }
+        event = event_row(
+            EXECUTE_ACTION,
+            SUCCESS if status == SUCCEEDED else FAILURE,
+            actor=principal.username,
+            auth_method=principal.auth_method,
+            client_id=principal.client_id,
+            target=name,
+            remote_addr=self.remote_addr,
+            request_id=self.request_id,
+            detail=f"run {run_id}: {status}",
+        )
+        await self.gateway.writer.write((INSERT_RUN, run), (INSERT_EVENT, event))
+        # Successful runs log at DEBUG: the access log already has a line per
+        # call, and the run and audit rows hold the details.
+        level = logging.DEBUG if status == SUCCEEDED else logging.INFO
+        log.log(
+            level,
             "run %s of %s by %s (%s, client_id=%s): %s %d in %.1f ms",
             run_id,
             name,

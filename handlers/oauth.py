@@ -1,4 +1,4 @@
-"""OAuth 2.0 endpoints of the authorization server: token and JWKS."""
+"""OAuth 2.0 endpoints for machines: token, revocation, introspection, keys."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from auth.errors import InvalidRequestError, OAuthError
 from auth.forms import parse_form
+from auth.metadata import create_metadata
 from handlers.auth_mixin import BASIC_CHALLENGE
 from handlers.base import BaseHandler
 
@@ -34,6 +35,10 @@ class OAuthEndpointHandler(BaseHandler):
         self.set_header("Pragma", "no-cache")
         self.write_json(body, status_code)
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Pragma", "no-cache")
+        super().write_error(status_code, **kwargs)
+
     def write_oauth_error(self, error: OAuthError) -> None:
         if error.status_code == 401:
             self.set_header("WWW-Authenticate", BASIC_CHALLENGE)
@@ -43,7 +48,7 @@ class OAuthEndpointHandler(BaseHandler):
 class TokenHandler(OAuthEndpointHandler):
     """``POST /o/token/``: RFC 6749 §3.2."""
 
-    def post(self) -> None:
+    async def post(self) -> None:
         endpoint = self.gateway.token_endpoint
         try:
             form = self.read_form()
@@ -52,7 +57,7 @@ class TokenHandler(OAuthEndpointHandler):
             self.write_oauth_error(error)
             return
         try:
-            body = endpoint.create_token_response(
+            body = await endpoint.create_token_response(
                 form,
                 self.request.headers.get("Authorization"),
                 remote_addr=self.remote_addr,
@@ -63,9 +68,58 @@ class TokenHandler(OAuthEndpointHandler):
             return
         self.write_oauth_json(body)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
+
+class RevocationHandler(OAuthEndpointHandler):
+    """``POST /o/revoke/``: RFC 7009 §2."""
+
+    def post(self) -> None:
+        try:
+            form = self.read_form()
+            self.gateway.revocation.create_revocation_response(
+                form,
+                self.request.headers.get("Authorization"),
+                remote_addr=self.remote_addr,
+                request_id=self.request_id,
+            )
+        except OAuthError as error:
+            self.write_oauth_error(error)
+            return
+        # RFC 7009 §2.2: 200 whether or not the token was known.
+        self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
-        super().write_error(status_code, **kwargs)
+        self.finish()
+
+
+class IntrospectionHandler(OAuthEndpointHandler):
+    """``POST /o/introspect/``: RFC 7662 §2, for resource servers only."""
+
+    def post(self) -> None:
+        try:
+            form = self.read_form()
+            body = self.gateway.introspection.create_introspection_response(
+                form,
+                self.request.headers.get("Authorization"),
+                remote_addr=self.remote_addr,
+                request_id=self.request_id,
+            )
+        except OAuthError as error:
+            self.write_oauth_error(error)
+            return
+        self.write_oauth_json(body)
+
+
+class MetadataHandler(BaseHandler):
+    """``GET /.well-known/oauth-authorization-server``: RFC 8414 §3."""
+
+    def get(self) -> None:
+        gateway = self.gateway
+        metadata = create_metadata(
+            gateway.issuer,
+            gateway.token_endpoint.grant_types,
+            gateway.registry.names(),
+        )
+        self.set_header("Cache-Control", "public, max-age=300")
+        self.write_json(metadata)
 
 
 class JWKSHandler(BaseHandler):

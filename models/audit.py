@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery, param
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -25,7 +28,29 @@ class AuditEvent(BaseModel):
     detail = peewee.CharField(max_length=500, null=True)
 
 
-def record_event(
+# Audit events are written on every call, so the insert is compiled once.
+INSERT_EVENT = PreparedQuery(
+    lambda: AuditEvent.insert(
+        {
+            field: param(field)
+            for field in (
+                "created_at",
+                "action",
+                "outcome",
+                "actor",
+                "auth_method",
+                "client_id",
+                "target",
+                "remote_addr",
+                "request_id",
+                "detail",
+            )
+        }
+    )
+)
+
+
+def event_row(
     action: str,
     outcome: str,
     *,
@@ -36,19 +61,28 @@ def record_event(
     remote_addr: str | None = None,
     request_id: str | None = None,
     detail: str | None = None,
-) -> AuditEvent:
-    """Insert one audit event; the caller decides the transaction around it."""
-    return AuditEvent.create(
-        action=action,
-        outcome=outcome,
-        actor=_clip(actor, 150),
-        auth_method=auth_method,
-        client_id=_clip(client_id, 64),
-        target=_clip(target, 255),
-        remote_addr=_clip(remote_addr, 64),
-        request_id=request_id,
-        detail=_clip(detail, 500),
-    )
+) -> dict[str, Any]:
+    """Build the column values of one audit event, clipped to their sizes."""
+    return {
+        "created_at": utcnow(),
+        "action": action,
+        "outcome": outcome,
+        "actor": _clip(actor, 150),
+        "auth_method": auth_method,
+        "client_id": _clip(client_id, 64),
+        "target": _clip(target, 255),
+        "remote_addr": _clip(remote_addr, 64),
+        "request_id": request_id,
+        "detail": _clip(detail, 500),
+    }
+
+
+def record_event(action: str, outcome: str, **fields: str | None) -> None:
+    """Insert one audit event; the caller decides the transaction around it.
+
+    Takes the keyword arguments of :func:`event_row`.
+    """
+    INSERT_EVENT.execute(**event_row(action, outcome, **fields))
 
 
 def _clip(value: str | None, length: int) -> str | None:

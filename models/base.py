@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sqlite3
 import urllib.parse
 
 import peewee
@@ -11,6 +12,9 @@ from playhouse import db_url
 
 #: Every model binds to this proxy; :func:`open_database` points it at a database.
 database = peewee.DatabaseProxy()
+
+# Log size, in pages of 4 KiB, above which a checkpoint also empties the log.
+WAL_TRUNCATE_FRAMES = 4096
 
 # Errors that mean the database could not be reached or the connection broke.
 DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
@@ -27,25 +31,30 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
-def open_database(url: str) -> peewee.Database:
-    """Connect to the database at ``url`` and bind the models to it."""
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "sqlite":
-        path = urllib.parse.unquote(url[len("sqlite:///") :])
+def open_database(url: str, background_checkpoints: bool = False) -> peewee.Database:
+    """Connect to the database at ``url`` and bind the models to it.
+
+    With ``background_checkpoints``, an SQLite connection does not copy its
+    write-ahead log into the database file itself; the caller must then run
+    :func:`checkpoint_sqlite` regularly, off the event loop.
+    """
+    path = sqlite_path(url)
+    if path is not None:
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         # WAL with synchronous=NORMAL keeps every committed transaction across a
         # crash of this process; only a power loss can drop the last commits.
-        db: peewee.Database = peewee.SqliteDatabase(
-            path,
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": "normal",
-                "foreign_keys": 1,
-                "busy_timeout": 5000,
-            },
-        )
+        pragmas: dict[str, object] = {
+            "journal_mode": "wal",
+            "synchronous": "normal",
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+        }
+        if background_checkpoints:
+            # A checkpoint inside a commit costs more than the commit itself.
+            pragmas["wal_autocheckpoint"] = 0
+        db: peewee.Database = peewee.SqliteDatabase(path, pragmas=pragmas)
     else:
         db = db_url.connect(url, unquote_password=True, unquote_user=True)
     database.initialize(db)
@@ -70,3 +79,31 @@ def check_database() -> bool:
         reset_connection()
         return False
     return True
+
+
+def checkpoint_sqlite(path: str) -> int:
+    """Copy the write-ahead log of the SQLite file at ``path`` into it.
+
+    Opens a connection of its own, so it can run in a worker thread while the
+    event loop keeps writing. A PASSIVE checkpoint never waits for writers, but
+    under steady writes it may never catch up with the end of the log; once
+    the log passes ``WAL_TRUNCATE_FRAMES``, a TRUNCATE checkpoint holds writers
+    back while it copies the few frames left and empties the log.
+    Returns the number of frames in the log before the checkpoint.
+    """
+    connection = sqlite3.connect(path, timeout=5)
+    try:
+        row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        frames = int(row[1]) if row else 0
+        if frames > WAL_TRUNCATE_FRAMES:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        connection.close()
+    return frames
+
+
+def sqlite_path(url: str) -> str | None:
+    """Return the file of an ``sqlite:///`` URL, or None for other databases."""
+    if not url.lower().startswith("sqlite:///"):
+        return None
+    return urllib.parse.unquote(url[len("sqlite:///") :])

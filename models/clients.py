@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery, build_instance, param
 from models.users import User
 
 CONFIDENTIAL = "confidential"
@@ -54,6 +55,44 @@ class Client(BaseModel):
         return grant_type in self.grant_type_list
 
 
+_CLIENT_FIELDS = Client._meta.sorted_fields
+_ACCOUNT_FIELDS = User._meta.sorted_fields
+_CLIENT_WITH_ACCOUNT = PreparedQuery(
+    lambda: (
+        Client.select(*_CLIENT_FIELDS, *_ACCOUNT_FIELDS)
+        .join(User, peewee.JOIN.LEFT_OUTER, on=(Client.service_account == User.id))
+        .where(Client.client_id == param("client_id"))
+    )
+)
+
+
 def query_client(client_id: str) -> Client | None:
-    """Return the client with ``client_id``, or None."""
-    return Client.get_or_none(Client.client_id == client_id)
+    """Return the client with ``client_id`` and its service account, or None.
+
+    The token endpoint calls this on every request, so it uses SQL compiled
+    once and loads the service account in the same query.
+    """
+    row = _CLIENT_WITH_ACCOUNT.first(client_id=client_id)
+    if row is None:
+        return None
+    split = len(_CLIENT_FIELDS)
+    client: Client = build_instance(Client, _CLIENT_FIELDS, row[:split])
+    if row[split] is not None:
+        client.service_account = build_instance(User, _ACCOUNT_FIELDS, row[split:])
+        client._dirty.clear()
+    return client
+
+
+def query_clients() -> list[Client]:
+    """Return every client with its service account, ordered by name."""
+    service_account = User.alias()
+    query = (
+        Client.select(Client, service_account)
+        .join(
+            service_account,
+            peewee.JOIN.LEFT_OUTER,
+            on=(Client.service_account == service_account.id),
+        )
+        .order_by(Client.name, Client.id)
+    )
+    return list(query)

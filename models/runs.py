@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery, param
 from models.users import User
 
 SUCCEEDED = "succeeded"
@@ -25,3 +26,47 @@ class IntegrationRun(BaseModel):
     started_at = peewee.DateTimeField(default=utcnow, index=True)
     duration_ms = peewee.FloatField(default=0.0)
     error_class = peewee.CharField(max_length=200, null=True)
+
+
+INSERT_RUN = PreparedQuery(
+    lambda: IntegrationRun.insert(
+        {
+            field: param(field)
+            for field in (
+                "run_id",
+                "integration",
+                "user",
+                "username",
+                "auth_method",
+                "client_id",
+                "status",
+                "http_status",
+                "started_at",
+                "duration_ms",
+                "error_class",
+            )
+        }
+    )
+)
+
+
+def query_recent_runs(integrations: list[str], limit: int = 50) -> list[IntegrationRun]:
+    """Return the newest runs of ``integrations``, newest first."""
+    if not integrations:
+        return []
+    query = (
+        IntegrationRun.select()
+        .where(IntegrationRun.integration.in_(integrations))
+        .order_by(IntegrationRun.started_at.desc(), IntegrationRun.id.desc())
+        .limit(limit)
+    )
+    return list(query)
+
+
+def search_runs(integration: str) -> peewee.Select:
+    """Return the query of the runs of ``integration``, newest first."""
+    return (
+        IntegrationRun.select()
+        .where(IntegrationRun.integration == integration)
+        .order_by(IntegrationRun.started_at.desc(), IntegrationRun.id.desc())
+    )

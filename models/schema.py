@@ -15,7 +15,13 @@ import peewee
 from models.audit import AuditEvent
 from models.base import database
 from models.clients import Client
+from models.codes import AuthorizationCode
+from models.consents import Consent
+from models.integration_state import IntegrationState
+from models.login_failures import LoginFailure
+from models.refresh_tokens import RefreshToken
 from models.runs import IntegrationRun
+from models.sessions import WebSession
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
 from models.users import Permission, User
@@ -40,8 +46,25 @@ def _migrate_to_1(db: peewee.Database) -> None:
     )
 
 
+def _add_web_sessions(db: peewee.Database) -> None:
+    db.create_tables([WebSession], safe=True)
+
+
+def _add_login_failures_and_switches(db: peewee.Database) -> None:
+    db.create_tables([LoginFailure, IntegrationState], safe=True)
+
+
+def _add_authorization_code_tables(db: peewee.Database) -> None:
+    db.create_tables([AuthorizationCode, RefreshToken, Consent], safe=True)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [
+    _migrate_to_1,
+    _add_web_sessions,
+    _add_login_failures_and_switches,
+    _add_authorization_code_tables,
+]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

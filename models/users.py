@@ -7,6 +7,7 @@ import re
 import peewee
 
 from models.base import BaseModel, database, utcnow
+from models.prepared import PreparedQuery, build_instance, param
 
 STANDARD = "standard"
 STAFF = "staff"
@@ -65,9 +66,22 @@ def validate_username(username: str) -> None:
         )
 
 
+_USER_FIELDS = User._meta.sorted_fields
+_USER_BY_NAME = PreparedQuery(
+    lambda: User.select(*_USER_FIELDS).where(User.username == param("username"))
+)
+
+
 def query_user(username: str) -> User | None:
-    """Return the user called ``username``, or None."""
-    return User.get_or_none(User.username == username)
+    """Return the user called ``username``, or None.
+
+    Every Basic call looks its user up, so this uses SQL compiled once.
+    """
+    row = _USER_BY_NAME.first(username=username)
+    if row is None:
+        return None
+    user: User = build_instance(User, _USER_FIELDS, row)
+    return user
 
 
 def create_user(
@@ -157,24 +171,84 @@ def revoke_permission(user: User, integration: str, permission: str) -> bool:
     return bool(deleted)
 
 
-def check_permission(user_id: int, integration: str, permission: str) -> bool:
-    """Return whether the user holds ``permission`` on ``integration``."""
-    return (
+_HOLDS_PERMISSION = PreparedQuery(
+    lambda: (
         Permission.select(Permission.id)
         .where(
-            (Permission.user == user_id)
-            & (Permission.integration == integration)
-            & (Permission.permission == permission)
+            (Permission.user == param("user_id"))
+            & (Permission.integration == param("integration"))
+            & (Permission.permission == param("permission"))
         )
-        .exists()
+        .limit(1)
     )
+)
+
+
+def check_permission(user_id: int, integration: str, permission: str) -> bool:
+    """Return whether the user holds ``permission`` on ``integration``."""
+    row = _HOLDS_PERMISSION.first(
+        user_id=user_id, integration=integration, permission=permission
+    )
+    return row is not None
+
+
+_INTEGRATIONS_WITH = PreparedQuery(
+    lambda: (
+        Permission.select(Permission.integration)
+        .where(
+            (Permission.user == param("user_id"))
+            & (Permission.permission == param("permission"))
+        )
+        .order_by(Permission.integration)
+    )
+)
 
 
 def query_integrations_with(user_id: int, permission: str) -> list[str]:
     """Return the integrations on which the user holds ``permission``, sorted."""
-    rows = (
-        Permission.select(Permission.integration)
-        .where((Permission.user == user_id) & (Permission.permission == permission))
-        .order_by(Permission.integration)
+    cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
+    return [row[0] for row in cursor.fetchall()]
+
+
+def query_user_permissions(user_id: int) -> dict[str, set[str]]:
+    """Return the user's permissions by integration name."""
+    rows = Permission.select(Permission.integration, Permission.permission).where(
+        Permission.user == user_id
     )
-    return [row.integration for row in rows]
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(row.integration, set()).add(row.permission)
+    return held
+
+
+def query_users(kind: str | None = None) -> list[User]:
+    """Return every user, or those of one ``kind``, ordered by username."""
+    query = User.select().order_by(User.username)
+    if kind is not None:
+        query = query.where(User.kind == kind)
+    return list(query)
+
+
+def query_user_by_id(user_id: int) -> User | None:
+    """Return the user with row id ``user_id``, or None."""
+    return User.get_or_none(User.id == user_id)
+
+
+def query_permission_holders(integration: str) -> list[tuple[User, list[str]]]:
+    """Return the users holding a permission on ``integration``, by username.
+
+    Each user comes with the permissions held, in the order of ``PERMISSIONS``.
+    """
+    rows = (
+        Permission.select(Permission.permission, User)
+        .join(User)
+        .where(Permission.integration == integration)
+        .order_by(User.username)
+    )
+    held: dict[int, tuple[User, set[str]]] = {}
+    for row in rows:
+        held.setdefault(row.user.id, (row.user, set()))[1].add(row.permission)
+    return [
+        (user, [name for name in PERMISSIONS if name in permissions])
+        for user, permissions in held.values()
+    ]

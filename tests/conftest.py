@@ -27,10 +27,12 @@ import models
 from auth.clients import create_client
 from config import Settings, load_settings
 from handlers.gateway import Gateway, build_gateway
-from models.clients import CLIENT_CREDENTIALS, Client
+from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from models.users import EXECUTE, SERVICE_ACCOUNT, User, create_user, grant_permission
 from plugins.loader import IntegrationRegistry, load_integrations
 from server import make_app
+
+pytest_plugins = ["tests.page_fixtures"]
 
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
@@ -244,3 +246,35 @@ def gateway_process(tmp_path: Any, server_database_url: str) -> Iterator[Any]:
     process = GatewayProcess(tmp_path, server_database_url)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def standard_user(make_user: Callable[..., User]) -> User:
+    """A standard user who may execute ``echo``."""
+    return make_user("alice", permissions={"echo": (EXECUTE,)})
+
+
+@pytest.fixture
+def ac_client(
+    make_client: Callable[..., tuple[Client, str | None]],
+) -> tuple[Client, str]:
+    """A confidential authorization-code client with one redirect URI."""
+    client, secret = make_client(
+        name="Partner portal",
+        grant_types=[AUTHORIZATION_CODE],
+        redirect_uris=["https://partner.example/callback"],
+    )
+    assert secret is not None
+    return client, secret
+
+
+@pytest.fixture
+def public_client(make_client: Callable[..., tuple[Client, str | None]]) -> Client:
+    """A public authorization-code client, as a native app would register."""
+    client, _ = make_client(
+        name="Partner desktop app",
+        client_type="public",
+        grant_types=[AUTHORIZATION_CODE],
+        redirect_uris=["http://127.0.0.1/callback"],
+    )
+    return client

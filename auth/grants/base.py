@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Protocol
 
 from auth.client_auth import AuthenticatedClient
+from models.batch import Statement
 from models.users import User
 
 
@@ -26,6 +27,9 @@ class TokenResult:
     body: dict[str, Any]
     user: User
     scope: str
+    #: Inserts that the endpoint commits, with its audit event, after the
+    #: grant returns; a grant that writes inside the transaction leaves it empty.
+    deferred: tuple[Statement, ...] = ()
 
 
 class Grant(Protocol):
@@ -35,3 +39,21 @@ class Grant(Protocol):
     def create_token_response(self, request: TokenRequest) -> TokenResult:
         """Validate the request and issue tokens, or raise an OAuth error."""
         ...
+
+
+def create_bearer_body(
+    access_token: str,
+    expires_in: int,
+    scope: str,
+    refresh_token: str | None = None,
+) -> dict[str, Any]:
+    """Build the successful token response of RFC 6749 §5.1."""
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": scope,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return body

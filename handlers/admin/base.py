@@ -1,0 +1,88 @@
+"""The base of the admin console pages: staff only, every change audited."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from handlers.web import PageError, PageHandler
+from models.audit import SUCCESS, record_event
+from models.users import User
+
+SESSION_METHOD = "session"
+
+# Fixed notices that a redirect after a change may show, by query value, so
+# that no request input is ever echoed into the page as a message.
+NOTICES = {
+    "created": "Created.",
+    "saved": "Saved.",
+    "activated": "The account is active again.",
+    "deactivated": "The account is deactivated: its sessions ended and its access"
+    " tokens were revoked.",
+    "password": "The password was changed and the user's sessions ended.",
+    "deleted": "Deleted. Its tokens were revoked.",
+    "revoked": "The token was revoked.",
+    "enabled": "The integration is enabled.",
+    "disabled": "The integration is disabled: calls to it are rejected.",
+    "permissions": "The permissions were saved.",
+}
+
+
+class StaffPageHandler(PageHandler):
+    """A page of the admin console: anonymous users log in, others get 403."""
+
+    def prepare(self) -> None:
+        user = self.current_user
+        if user is None:
+            if self.request.method in ("GET", "HEAD"):
+                query = urllib.parse.urlencode({"next": self.request.uri})
+                self.redirect(f"{self.get_login_url()}?{query}")
+                return
+            raise PageError(
+                403, "login_required", "Your session has ended. Log in again."
+            )
+        if not user.is_staff:
+            raise PageError(
+                403, "forbidden", "Only staff members may use the admin console."
+            )
+
+    @property
+    def staff(self) -> User:
+        user: User = self.current_user
+        return user
+
+    def audit(
+        self,
+        action: str,
+        target: str,
+        detail: str | None = None,
+        *,
+        outcome: str = SUCCESS,
+        client_id: str | None = None,
+    ) -> None:
+        """Write one audit event with the staff member as actor."""
+        record_event(
+            action,
+            outcome,
+            actor=self.staff.username,
+            auth_method=SESSION_METHOD,
+            client_id=client_id,
+            target=target,
+            remote_addr=self.remote_addr,
+            request_id=self.request_id,
+            detail=detail,
+        )
+
+    def notice(self) -> str | None:
+        """Return the fixed notice named by the ``notice`` query argument."""
+        return NOTICES.get(self.get_query_argument("notice", ""))
+
+    def page_number(self) -> int:
+        """Return the ``page`` query argument, 1 when missing or invalid."""
+        value = self.get_query_argument("page", "1")
+        if not value.isdigit() or len(value) > 6:
+            return 1
+        return max(1, int(value))
+
+    def field(self, name: str, default: str = "") -> str:
+        """Return a form field, stripped; ``default`` when it is missing."""
+        return self.get_body_argument(name, default).strip()
