@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import tornado.httpserver
 import tornado.ioloop
@@ -541,12 +541,24 @@ def command_serve(args: argparse.Namespace, settings: Settings) -> int:
 # Argument parsing
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser that reports a usage error in one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}. See {self.prog} --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = CommandParser(add_help=False)
+    # SUPPRESS keeps a command's parser from resetting a --config that was
+    # given before the command name.
     common.add_argument(
-        "--config", metavar="FILE", help="TOML settings file (default: $GATEWAY_CONFIG)"
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML settings file (default: $GATEWAY_CONFIG)",
     )
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="server.py",
         description="integration-gateway: serve integrations to partner systems.",
         parents=[common],
@@ -671,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = load_settings(
-            args.config,
+            getattr(args, "config", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
         )

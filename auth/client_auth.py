@@ -31,9 +31,13 @@ _CLIENT_ID = re.compile(r"^[\x20-\x7e]{1,64}\Z")
 class ClientAuthenticationError(InvalidClientError):
     """``invalid_client`` that remembers whether the client used Basic."""
 
-    def __init__(self, used_basic: bool, *, log_detail: str = "") -> None:
+    def __init__(
+        self, used_basic: bool, *, client_id: str | None = None, log_detail: str = ""
+    ) -> None:
         super().__init__(log_detail=log_detail)
         self.used_basic = used_basic
+        #: The client_id the request claimed, clipped, for the audit trail.
+        self.client_id = client_id[:64] if client_id else None
         if not used_basic:
             # RFC 6749 §5.2 requires 401 with a challenge only for Basic.
             self.status_code = 400
@@ -86,13 +90,17 @@ def authenticate_client(
 
     client = query_client(client_id) if _CLIENT_ID.match(client_id) else None
     if client is None:
-        raise ClientAuthenticationError(used_basic, log_detail="unknown client")
+        raise ClientAuthenticationError(
+            used_basic, client_id=client_id, log_detail="unknown client"
+        )
 
     if client.secret_digest is None:
         # A public client proves nothing; it may only name itself.
         if client_secret:
             raise ClientAuthenticationError(
-                used_basic, log_detail="public client sent a secret"
+                used_basic,
+                client_id=client_id,
+                log_detail="public client sent a secret",
             )
         return AuthenticatedClient(client, NONE_METHOD)
 
@@ -100,5 +108,7 @@ def authenticate_client(
     if not client_secret or not check_equal(
         digest_secret(secret_key, client_secret), expected
     ):
-        raise ClientAuthenticationError(used_basic, log_detail="wrong client secret")
+        raise ClientAuthenticationError(
+            used_basic, client_id=client_id, log_detail="wrong client secret"
+        )
     return AuthenticatedClient(client, method)

@@ -91,6 +91,8 @@ class TokenEndpoint:
             self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
             raise
         except OAuthError as error:
+            if isinstance(error, ClientAuthenticationError) and error.client_id:
+                client_id = error.client_id
             self.record_refusal(error, grant_type, client_id, remote_addr, request_id)
             raise
         log.info(

@@ -51,18 +51,24 @@ class GatewayProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
 
-    def cli(self, *args: str, stdin: str | None = None) -> str:
-        """Run a server.py command; return its standard output, fail on error."""
-        result = subprocess.run(
+    def run_cli(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a server.py command with ``env`` added; return how it ended."""
+        return subprocess.run(
             [sys.executable, str(SERVER), *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=self.workdir,
             timeout=60,
             check=False,
         )
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """Run a server.py command; return its standard output, fail on error."""
+        result = self.run_cli(*args, stdin=stdin)
         if result.returncode != 0:
             raise AssertionError(
                 f"server.py {' '.join(args)} exited {result.returncode}:"

@@ -108,6 +108,16 @@ class SecondEchoIntegration(Integration):
         return {"impostor": True}
 
 
+class GreetAgainIntegration(Integration):
+    """Claims the ``greet`` name of another plugin."""
+
+    name = "greet"
+    title = "Greet again"
+
+    async def run(self, context: IntegrationContext, payload: Any) -> Any:
+        return {"again": True}
+
+
 class BadNameIntegration(Integration):
     name = "Bad_Name"
     title = "Bad name"
@@ -151,6 +161,7 @@ WORKING = [
 
 BROKEN = [
     entry_point("second-echo", "SecondEchoIntegration"),
+    entry_point("greet-again", "GreetAgainIntegration"),
     entry_point("bad-name", "BadNameIntegration"),
     entry_point("no-run", "NoRunIntegration"),
     entry_point("broken-constructor", "BrokenConstructorIntegration"),

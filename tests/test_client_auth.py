@@ -15,7 +15,7 @@ from auth.client_auth import (
     ClientAuthenticationError,
     authenticate_client,
 )
-from auth.clients import digest_secret
+from auth.clients import CLIENT_ID_ALPHABET, digest_secret, generate_client_id
 from auth.errors import InvalidRequestError
 from handlers.gateway import Gateway
 from models.clients import AUTHORIZATION_CODE, PUBLIC, Client
@@ -30,6 +30,16 @@ def basic(client_id: str, client_secret: str, encode_parts: bool = True) -> str:
         client_secret = urllib.parse.quote_plus(client_secret)
     raw = f"{client_id}:{client_secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def test_generated_client_ids() -> None:
+    ids = [generate_client_id() for _ in range(2000)]
+
+    assert len(set(ids)) == len(ids)
+    assert all(len(client_id) == 22 for client_id in ids)
+    assert all(client_id.isascii() and client_id.isalnum() for client_id in ids)
+    # 22 characters from 62 carry at least 128 random bits.
+    assert len(CLIENT_ID_ALPHABET) ** 22 >= 2**128
 
 
 def test_secret_stored_only_as_keyed_digest(
