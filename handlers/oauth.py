@@ -84,9 +84,10 @@ class RevocationHandler(OAuthEndpointHandler):
         except OAuthError as error:
             self.write_oauth_error(error)
             return
-        # RFC 7009 §2.2: 200 whether or not the token was known.
+        # RFC 7009 §2.2: 200 whether or not the token was known, with no body.
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
+        self.clear_header("Content-Type")
         self.finish()
 
 
