@@ -127,5 +127,7 @@ class JWKSHandler(BaseHandler):
     """``GET /o/jwks/``: the public keys that verify access tokens."""
 
     def get(self) -> None:
-        self.set_header("Cache-Control", "public, max-age=300")
+        # A rotated key signs at once, so resource servers that cache this
+        # document must fetch it again soon; they also should on an unknown kid.
+        self.set_header("Cache-Control", "public, max-age=60")
         self.write_json(self.gateway.keys.jwks)
