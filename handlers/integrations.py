@@ -58,7 +58,10 @@ class IntegrationExecuteHandler(PrincipalMixin):
     """``POST /integrations/execute/<name>``: run one integration."""
 
     def target_integration(self) -> str:
-        return str(self.path_args[0]) if self.path_args else ""
+        # Only a loaded integration's name reaches the token query: an unknown
+        # name is a 404 anyway, and a NUL in it would fail on PostgreSQL.
+        name = str(self.path_args[0]) if self.path_args else ""
+        return name if self.gateway.registry.get(name) is not None else ""
 
     async def post(self, name: str) -> None:
         loaded = self.gateway.registry.get(name)

@@ -416,6 +416,20 @@ async def test_unknown_integration(
 
 
 @pytest.mark.gen_test
+@pytest.mark.parametrize("name", ["nope", "%00", "a%0Ab"])
+async def test_unknown_integration_with_bearer(
+    http_client: Any, api: str, cc_client: tuple[Client, str], name: str
+) -> None:
+    # The bearer query reads the permission on the named integration too.
+    client, secret = cc_client
+    token = await get_token(http_client, api, client, secret)
+
+    response = await execute(http_client, api, name, authorization="Bearer " + token)
+
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.gen_test
 async def test_unknown_integration_needs_credentials(
     http_client: Any, api: str, service_account: User
 ) -> None:
