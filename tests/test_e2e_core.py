@@ -165,7 +165,7 @@ def test_echo_with_basic_service_account(
 def test_echo_with_requests_oauthlib_token(
     gateway_process: Any, partner: Partner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # oauthlib refuses plain http unless told that this is a test.
+    # oauthlib rejects plain http unless OAUTHLIB_INSECURE_TRANSPORT is set.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     session = OAuth2Session(
         client=BackendApplicationClient(client_id=partner.client_id)
@@ -194,9 +194,7 @@ def test_echo_with_requests_oauthlib_token(
     assert_log_clean(gateway_process, partner)
 
 
-def test_token_request_as_the_guide_lists_it(
-    gateway_process: Any, partner: Partner
-) -> None:
+def test_token_request_from_guide(gateway_process: Any, partner: Partner) -> None:
     token_response = guide_token_request(partner)
 
     assert token_response.status_code == 200, token_response.text

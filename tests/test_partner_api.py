@@ -377,13 +377,13 @@ async def test_token_scope_limits_integrations(
     token = await get_token(http_client, api, client, secret, "integration:greet")
 
     allowed = await execute(http_client, api, "greet", authorization="Bearer " + token)
-    refused = await execute(http_client, api, "echo", authorization="Bearer " + token)
+    rejected = await execute(http_client, api, "echo", authorization="Bearer " + token)
 
     assert allowed.code == 200
     assert json_body(allowed) == {"greeting": "hello partner-sa"}
-    body = assert_error(refused, 403, "insufficient_scope")
+    body = assert_error(rejected, 403, "insufficient_scope")
     assert "scope" in body["error_description"]
-    assert challenges(refused) == [
+    assert challenges(rejected) == [
         'Bearer realm="integration-gateway", error="insufficient_scope",'
         ' scope="integration:echo"'
     ]
