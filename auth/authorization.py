@@ -11,6 +11,7 @@ public clients.
 from __future__ import annotations
 
 import dataclasses
+import string
 import urllib.parse
 from collections.abc import Callable, Mapping
 
@@ -55,8 +56,8 @@ PARAMETERS = (
 class AuthorizationRequest:
     """An authorization request whose client and redirect URI are trusted.
 
-    ``error`` holds the first problem found after that point; the request is
-    then answered by redirecting the error to the client.
+    ``error`` is the first problem found after that point. The handler then
+    redirects that error to the client.
     """
 
     client: Client
@@ -235,8 +236,8 @@ class AuthorizationEndpoint:
     ) -> bool:
         """Return whether the approval may be skipped because it is remembered.
 
-        Only confidential clients qualify: anyone can send a public client's
-        id, so RFC 8252 §8.6 asks to show the consent page every time.
+        Only confidential clients qualify. Anyone can send a public client's
+        id, so RFC 8252 §8.6 recommends showing the consent page every time.
         """
         if not request.client.is_confidential:
             return False
@@ -278,6 +279,9 @@ class AuthorizationEndpoint:
             parameters.append(("state", request.state))
         parameters.append(("iss", self.issuer))
         query = urllib.parse.urlencode(parameters, quote_via=urllib.parse.quote)
+        # Registration accepts only ASCII, but a URI stored before that rule
+        # must not break the Location header, which is sent as Latin-1.
+        base = urllib.parse.quote(request.redirect_uri, safe=string.punctuation)
         # RFC 6749 §3.1.2: a query in the registered URI is kept.
-        separator = "&" if "?" in request.redirect_uri else "?"
-        return request.redirect_uri + separator + query
+        separator = "&" if "?" in base else "?"
+        return base + separator + query

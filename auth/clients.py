@@ -9,7 +9,11 @@ import string
 import urllib.parse
 from collections.abc import Iterable
 
-from auth.revocation import revoke_client_tokens, revoke_user_tokens
+from auth.revocation import (
+    revoke_client_grants,
+    revoke_client_tokens,
+    revoke_user_tokens,
+)
 from auth.secrets import generate_token, keyed_digest
 from models.base import database
 from models.clients import (
@@ -78,6 +82,11 @@ def validate_redirect_uri(uri: str) -> None:
         raise ClientError("redirect_uris", "a redirect URI is too long")
     if any(char.isspace() or ord(char) < 0x20 for char in uri):
         raise ClientError("redirect_uris", "a redirect URI contains white space")
+    if not uri.isascii():
+        raise ClientError(
+            "redirect_uris",
+            f"redirect URI {uri!r} is not ASCII: percent-encode other characters",
+        )
     try:
         parsed = urllib.parse.urlsplit(uri)
         host = parsed.hostname or ""
@@ -210,7 +219,8 @@ def update_client(
 
     When the client stops acting as its service account (another account, or
     no client credentials grant), the tokens it got as that account are
-    revoked. Returns how many were revoked.
+    revoked. When it loses the authorization code grant, the codes and tokens
+    that users granted it are revoked too. Returns how many were revoked.
     """
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))
@@ -220,6 +230,12 @@ def update_client(
     stops_acting = old_account_id is not None and (
         old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
     )
+    # Without the grant, the users' refresh tokens must not come back to life
+    # if it is allowed again later.
+    stops_code_grant = (
+        AUTHORIZATION_CODE in client.grant_type_list
+        and AUTHORIZATION_CODE not in grant_types
+    )
     with database.atomic():
         client.name = name.strip()
         client.grant_types = " ".join(grant_types)
@@ -227,9 +243,12 @@ def update_client(
         client.service_account = service_account
         client.is_resource_server = is_resource_server
         client.save()
-        if not stops_acting:
-            return 0
-        return revoke_user_tokens(old_account_id, client.client_id).total
+        revoked = 0
+        if stops_acting:
+            revoked += revoke_user_tokens(old_account_id, client.client_id).total
+        if stops_code_grant:
+            revoked += revoke_client_grants(client.client_id).total
+        return revoked
 
 
 def rotate_client_secret(secret_key: str, client: Client) -> str:

@@ -22,7 +22,7 @@ MAX_CODE_LENGTH = 256
 
 @dataclasses.dataclass(frozen=True)
 class CodeBinding:
-    """What an authorization code is bound to."""
+    """The client, user, redirect URI, scope and challenge a code is bound to."""
 
     client_id: str
     user: User
@@ -56,11 +56,11 @@ def create_code(binding: CodeBinding, lifetime_seconds: int) -> str:
 def redeem_code(code: str) -> AuthorizationCode:
     """Mark ``code`` redeemed and return its record, or raise ``invalid_grant``.
 
-    Run inside the transaction that issues the tokens: when the caller rolls
-    back, the code is unused again. The conditional UPDATE comes first, so
-    that of two parallel redemptions exactly one changes the row; the other
-    waits for the row lock (PostgreSQL) or the write lock (SQLite), then sees
-    a redeemed code and raises :class:`ReusedGrantError`.
+    Run inside the transaction that issues the tokens, so that the code is
+    unused again when the caller rolls back. The conditional UPDATE comes
+    first, so that of two parallel redemptions exactly one changes the row.
+    The other waits for the row lock (PostgreSQL) or the write lock (SQLite),
+    then reads a redeemed code and raises :class:`ReusedGrantError`.
     """
     if len(code) > MAX_CODE_LENGTH:
         raise InvalidGrantError(log_detail="code is too long")

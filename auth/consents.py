@@ -1,7 +1,7 @@
 """Remembered approvals: which scope a user approved for which client.
 
 An approval covers later requests of the same client for the same scope or
-less; a request for more asks the user again. Revoking an authorization
+less. A request for more shows the consent page again. Revoking an authorization
 forgets the approval and ends every code and token of that user and client.
 """
 

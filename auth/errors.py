@@ -47,7 +47,7 @@ class ReusedGrantError(InvalidGrantError):
     """A code or refresh token was presented after it had been used.
 
     RFC 6749 §4.1.2 and RFC 9700 §4.14.2: the token endpoint revokes every
-    token of ``grant_id`` before it answers ``invalid_grant``.
+    token of ``grant_id`` before it returns ``invalid_grant``.
     """
 
     def __init__(self, grant_id: str, *, log_detail: str = "") -> None:

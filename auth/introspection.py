@@ -62,8 +62,8 @@ class IntrospectionEndpoint:
     ) -> dict[str, Any]:
         """Authenticate the resource server and describe the token in ``form``.
 
-        Refusals are audited; answers are not, because a resource server may
-        introspect on every call it receives.
+        Refusals are audited, successful responses are not, because a resource
+        server may introspect on every call it receives.
         """
         client_id = form.get("client_id")
         try:

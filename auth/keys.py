@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -57,6 +58,16 @@ def create_signing_key() -> SigningKey:
     return key
 
 
+#: A retired key keeps verifying for the token lifetime plus this margin. A
+#: running server signs with a retired key until it reloads its keys, which
+#: housekeeping does every 60 seconds, and the clocks of servers may differ.
+RETIRED_KEY_MARGIN_SECONDS = 600
+#: A token with an unknown kid reloads the keys at most this often, in case
+#: another process rotated them. A shorter interval would let forged tokens
+#: cost a query each.
+UNKNOWN_KID_RELOAD_SECONDS = 5.0
+
+
 class KeyRing:
     """The signing key and every key whose tokens may still be live."""
 
@@ -66,9 +77,18 @@ class KeyRing:
         self.signing_key: ec.EllipticCurvePrivateKey | None = None
         self.public_keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self.jwks: dict[str, Any] = {"keys": []}
+        self._loaded_at = -UNKNOWN_KID_RELOAD_SECONDS
+
+    def reload_for_unknown_kid(self, kid: str) -> bool:
+        """Reload the keys, at most every few seconds; return whether kid is known."""
+        if time.monotonic() - self._loaded_at < UNKNOWN_KID_RELOAD_SECONDS:
+            return False
+        self.load()
+        return kid in self.public_keys
 
     def load(self) -> None:
         """Read the keys from the database, creating the first one if needed."""
+        self._loaded_at = time.monotonic()
         rows = list(
             SigningKey.select().where(
                 SigningKey.retired_at.is_null()
@@ -105,7 +125,7 @@ class KeyRing:
 
     def _verify_cutoff(self) -> datetime.datetime:
         # A key retired before this moment signed no token that is still live.
-        margin = self.token_lifetime_seconds + 60
+        margin = self.token_lifetime_seconds + RETIRED_KEY_MARGIN_SECONDS
         return utcnow() - datetime.timedelta(seconds=margin)
 
     def delete_expired_keys(self) -> int:

@@ -58,9 +58,9 @@ class RefreshTokenService:
     def rotate(self, token: str) -> RefreshToken:
         """Mark ``token`` rotated and return its record, or raise ``invalid_grant``.
 
-        As with codes, the conditional UPDATE comes first and the caller's
-        transaction undoes it on failure; of two parallel uses one wins and
-        the other is treated as reuse.
+        As with codes, the conditional UPDATE comes first, and the caller's
+        transaction undoes it on failure. Of two parallel uses one wins, and
+        the other counts as reuse.
         """
         if len(token) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidGrantError(log_detail="refresh token is too long")

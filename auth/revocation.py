@@ -65,6 +65,22 @@ def revoke_client_tokens(client_id: str) -> RevokedCounts:
         )
 
 
+def revoke_client_grants(client_id: str) -> RevokedCounts:
+    """Revoke what users granted ``client_id``: codes and their tokens.
+
+    Client-credentials tokens, which carry no grant, stay valid.
+    """
+    with database.atomic():
+        _close_codes(AuthorizationCode.client_id == client_id)
+        return RevokedCounts(
+            revoke_tokens(
+                (AccessToken.client_id == client_id)
+                & AccessToken.grant_id.is_null(False)
+            ),
+            revoke_refresh_tokens(RefreshToken.client_id == client_id),
+        )
+
+
 def revoke_user_tokens(user_id: int, client_id: str | None = None) -> RevokedCounts:
     """Revoke every code and token of a user, or only those of one client."""
     code_conditions = [AuthorizationCode.user == user_id]

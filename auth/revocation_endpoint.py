@@ -46,9 +46,9 @@ class RevocationEndpoint:
     ) -> str:
         """Authenticate the client, revoke its token and audit the outcome.
 
-        Returns ``refresh_token``, ``access_token`` or ``unknown``: RFC 7009
-        §2.2 answers an unknown, expired or already revoked token with 200,
-        so only a bad request, a failed client authentication and a token of
+        Returns ``refresh_token``, ``access_token`` or ``unknown``. RFC 7009
+        §2.2 responds 200 to an unknown, expired or already revoked token, so
+        only a bad request, a failed client authentication and a token of
         another client raise an :class:`OAuthError`.
         """
         client_id = form.get("client_id")

@@ -139,7 +139,11 @@ class AccessTokenService:
         if not isinstance(typ, str) or typ.lower() not in _TOKEN_TYPES:
             raise InvalidTokenError(log_detail="token typ is not at+jwt")
         # PyJWT has already rejected a kid that is not a string.
-        public_key = self.keys.public_keys.get(header.get("kid", ""))
+        kid = header.get("kid", "")
+        public_key = self.keys.public_keys.get(kid)
+        if public_key is None and self.keys.reload_for_unknown_kid(kid):
+            # Another gateway process rotated the signing key.
+            public_key = self.keys.public_keys.get(kid)
         if public_key is None:
             raise InvalidTokenError(log_detail="token kid is unknown")
         try:

@@ -3,7 +3,7 @@
 GET validates the request, sends a user without a session to the login page
 and back, and shows the consent page (or, for a confidential client whose
 approval is remembered, redirects with a code at once). POST carries the
-user's decision with the xsrf token and answers 303 (RFC 6749 §4.1.2,
+user's decision with the xsrf token and redirects with 303 (RFC 6749 §4.1.2,
 RFC 9207). The protocol rules live in :mod:`auth.authorization`.
 """
 
@@ -131,8 +131,8 @@ class AuthorizeHandler(PageHandler):
             detail,
             self.request_id,
         )
-        # A POSTed form is answered with 303, never 307, so the browser does
-        # not send the form, with its xsrf token, on to the client.
+        # A POSTed form gets 303, never 307, so that the browser does not
+        # post the form and its xsrf token on to the client.
         self.redirect(location, status=302 if remembered else 303)
 
     def _redirect_error(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
+import os
+import sys
+import threading
 
 from auth.authorization import AuthorizationEndpoint
 from auth.clients import CLIENT_SECRET_KEY
@@ -28,6 +32,8 @@ from config import Settings
 from models.batch import GroupWriter
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
+
+log = logging.getLogger("integration_gateway.handlers.gateway")
 
 COOKIE_SECRET_KEY = "cookie_secret"  # noqa: S105 - a name, not a secret
 REALM = "integration-gateway"
@@ -69,10 +75,33 @@ class Gateway:
         self.plugin_executor.shutdown(wait=False, cancel_futures=True)
 
 
+# Nice value of the bcrypt threads. A flood of wrong passwords then slows the
+# password checks, not the event loop that serves every other request.
+BCRYPT_THREAD_NICENESS = 10
+
+
+def lower_thread_priority() -> None:
+    """Lower the scheduling priority of the calling thread, on Linux only.
+
+    Linux applies ``setpriority`` to a single thread when given its id; other
+    systems would apply it to the whole process, so they are left alone.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(
+            os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_THREAD_NICENESS
+        )
+    except OSError as error:
+        log.warning("could not lower the priority of a bcrypt thread: %s", error)
+
+
 def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
     """Assemble the shared objects; the database must be open and migrated."""
     password_executor = concurrent.futures.ThreadPoolExecutor(
-        max_workers=settings.worker_threads, thread_name_prefix="bcrypt"
+        max_workers=settings.worker_threads,
+        thread_name_prefix="bcrypt",
+        initializer=lower_thread_priority,
     )
     plugin_executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=settings.worker_threads, thread_name_prefix="plugin"

@@ -748,3 +748,21 @@ async def test_permission_removal_stops_user_token(
 
     assert response.code == 403
     assert json_body(response)["error"] == "forbidden"
+
+
+@pytest.mark.gen_test
+async def test_stored_non_ascii_uri_is_percent_encoded(
+    pages: PageClient, ac_client: tuple[Client, str]
+) -> None:
+    client, _ = ac_client
+    stored = "https://partner.example/\u20ac"
+    Client.update(redirect_uris=stored).where(Client.id == client.id).execute()
+
+    response = await pages.get(
+        authorize_path(client, redirect_uri=stored, response_type="token")
+    )
+
+    assert response.code == 302
+    assert response.headers["Location"].startswith(
+        "https://partner.example/%E2%82%AC?error=unsupported_response_type"
+    )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from auth.clients import ClientError, validate_redirect_uri
 from auth.errors import InvalidRedirectUriError
 from auth.redirect_uris import check_redirect_uri, resolve_redirect_uri
 from models.clients import AUTHORIZATION_CODE, Client
@@ -124,3 +125,11 @@ def test_resolve_rejects_unregistered(
     )
     with pytest.raises(InvalidRedirectUriError):
         resolve_redirect_uri(client, REGISTERED + "/")
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://partner.example/caf\u00e9", "https://partner.example/\u20ac"]
+)
+def test_non_ascii_uri_cannot_be_registered(uri: str) -> None:
+    with pytest.raises(ClientError, match="not ASCII"):
+        validate_redirect_uri(uri)

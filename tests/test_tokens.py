@@ -16,7 +16,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from auth.errors import InvalidTokenError
-from auth.keys import ALGORITHM, KeyRing, create_signing_key
+from auth.keys import (
+    ALGORITHM,
+    RETIRED_KEY_MARGIN_SECONDS,
+    KeyRing,
+    create_signing_key,
+)
 from auth.tokens import AccessTokenService
 from handlers.gateway import Gateway
 from models.base import utcnow
@@ -326,7 +331,9 @@ def test_retired_key_dropped_after_token_lifetime(
     old_kid = gateway.keys.signing_kid
     old_token, _ = issue(gateway, service_account)
     create_signing_key()
-    long_ago = utcnow() - datetime.timedelta(seconds=3600 + 61)
+    long_ago = utcnow() - datetime.timedelta(
+        seconds=3600 + RETIRED_KEY_MARGIN_SECONDS + 1
+    )
     SigningKey.update(retired_at=long_ago).where(SigningKey.kid == old_kid).execute()
 
     gateway.keys.load()
