@@ -696,6 +696,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level if serving else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # peewee logs every query with its bound values at DEBUG, and those values
+    # include the signing key, the stored secrets and password hashes.
+    logging.getLogger("peewee").setLevel(logging.INFO)
     try:
         return handler(args, settings)
     except CommandError as error:

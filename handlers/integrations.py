@@ -68,9 +68,10 @@ class IntegrationExecuteHandler(PrincipalMixin):
     """``POST /integrations/execute/<name>``: run one integration."""
 
     def target_integration(self) -> str:
+        # Only a loaded integration's name reaches the token query: an unknown
+        # name is a 404 anyway, and a NUL in it would fail on PostgreSQL.
         name = str(self.path_args[0]) if self.path_args else ""
-        # Only a valid name reaches a query; anything else is a 404 later.
-        return name if NAME_PATTERN.fullmatch(name) else ""
+        return name if self.gateway.registry.get(name) is not None else ""
 
     async def prepare(self) -> None:
         reject_cross_site(self.request)

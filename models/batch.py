@@ -42,22 +42,65 @@ class GroupWriter:
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
-        # One executemany per query, in the order the queries first appear.
-        grouped: dict[PreparedQuery, list[dict[str, Any]]] = {}
-        for statements, _ in batch:
-            for query, row in statements:
-                grouped.setdefault(query, []).append(row)
         try:
-            with database.atomic():
-                for query, rows in grouped.items():
-                    query.execute_many(rows)
+            _commit([statements for statements, _ in batch])
         except DATABASE_ERRORS as error:
+            # The connection failed, so every request of the batch fails.
             log.error("group commit of %d requests failed: %s", len(batch), error)
             reset_connection()
             for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+                _settle(future, error)
+            return
+        except Exception as error:
+            # Rows of one request broke a constraint or were rejected by the
+            # driver, and the whole transaction rolled back. Each request is
+            # committed alone, so that only the one at fault fails.
+            if len(batch) > 1:
+                log.warning(
+                    "group commit of %d requests failed, committing each alone: %s",
+                    len(batch),
+                    error,
+                )
+                for statements, future in batch:
+                    _commit_alone(statements, future)
+                return
+            log.error("commit of a request failed: %s", error)
+            _settle(batch[0][1], error)
             return
         for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+            _settle(future, None)
+
+
+def _commit(batch: list[tuple[Statement, ...]]) -> None:
+    # One executemany per query, in the order the queries first appear.
+    grouped: dict[PreparedQuery, list[dict[str, Any]]] = {}
+    for statements in batch:
+        for query, row in statements:
+            grouped.setdefault(query, []).append(row)
+    with database.atomic():
+        for query, rows in grouped.items():
+            query.execute_many(rows)
+
+
+def _commit_alone(
+    statements: tuple[Statement, ...], future: asyncio.Future[None]
+) -> None:
+    try:
+        _commit([statements])
+    except Exception as error:
+        log.error("commit of a request failed: %s", error)
+        if isinstance(error, DATABASE_ERRORS):
+            reset_connection()
+        _settle(future, error)
+        return
+    _settle(future, None)
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    # A request that was cancelled, by a closed connection, has no waiter.
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -54,8 +54,11 @@ class PreparedQuery:
     def execute_many(self, rows: list[dict[str, Any]]) -> None:
         """Run the query once per mapping in ``rows``, in one database call."""
         sql, params = self._compile()
-        cursor = database.cursor()
-        cursor.executemany(sql, [self._bind(params, values) for values in rows])
+        # Translate driver errors into peewee's classes, as execute_sql does,
+        # so that callers can tell a lost connection from a broken constraint.
+        with peewee.__exception_wrapper__:
+            cursor = database.cursor()
+            cursor.executemany(sql, [self._bind(params, values) for values in rows])
 
     def first(self, **values: Any) -> tuple[Any, ...] | None:
         """Run the query and return its first row, or None."""

@@ -110,7 +110,7 @@ def test_body_credentials(gateway: Gateway, cc_client: tuple[Client, str]) -> No
     assert result.method == POST_METHOD
 
 
-def test_basic_and_body_secret_is_invalid_request(
+def test_basic_and_body_secret_rejected(
     gateway: Gateway, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
@@ -126,7 +126,7 @@ def test_basic_and_body_secret_is_invalid_request(
     assert caught.value.status_code == 400
 
 
-def test_basic_and_other_body_client_id_is_invalid_request(
+def test_basic_with_other_body_client_id(
     gateway: Gateway, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client

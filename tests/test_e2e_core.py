@@ -22,6 +22,7 @@ from requests_oauthlib import OAuth2Session
 import models
 from models.audit import AuditEvent
 from models.runs import IntegrationRun
+from models.state import GatewayState, SigningKey
 
 pytestmark = pytest.mark.e2e
 
@@ -68,6 +69,11 @@ class Partner:
 @pytest.fixture
 def partner(gateway_process: Any) -> Partner:
     """A running gateway with a service account and its client-credentials client."""
+    return set_up_partner(gateway_process)
+
+
+def set_up_partner(gateway_process: Any) -> Partner:
+    """Create the account, grant echo, register the client, start the server."""
     account = gateway_process.cli_json("create-user", "partner-sa", "--service-account")
     gateway_process.cli("grant", "partner-sa", "echo")
     client = gateway_process.cli_json(
@@ -159,7 +165,7 @@ def test_echo_with_basic_service_account(
 def test_echo_with_requests_oauthlib_token(
     gateway_process: Any, partner: Partner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # oauthlib refuses plain http unless told that this is a test.
+    # oauthlib rejects plain http unless OAUTHLIB_INSECURE_TRANSPORT is set.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     session = OAuth2Session(
         client=BackendApplicationClient(client_id=partner.client_id)
@@ -188,9 +194,7 @@ def test_echo_with_requests_oauthlib_token(
     assert_log_clean(gateway_process, partner)
 
 
-def test_token_request_as_the_guide_lists_it(
-    gateway_process: Any, partner: Partner
-) -> None:
+def test_token_request_from_guide(gateway_process: Any, partner: Partner) -> None:
     token_response = guide_token_request(partner)
 
     assert token_response.status_code == 200, token_response.text
@@ -320,3 +324,33 @@ def test_failures_keep_secrets_out_of_log(
     partner.wrong_values += [partner.password + "x", partner.client_secret + "x"]
     partner.wrong_values.append("e" * 40)
     assert_log_clean(gateway_process, partner)
+
+
+def test_debug_log_keeps_secrets_out(
+    gateway_process: Any, server_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway_process.env["GATEWAY_LOG_LEVEL"] = "DEBUG"
+    partner = set_up_partner(gateway_process)
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    session = OAuth2Session(client=BackendApplicationClient(partner.client_id))
+    token = session.fetch_token(
+        token_url=partner.token_url,
+        client_id=partner.client_id,
+        client_secret=partner.client_secret,
+        timeout=10,
+    )
+    partner.tokens.append(token["access_token"])
+    assert session.post(partner.echo_url, json={}, timeout=10).status_code == 200
+    basic = (partner.username, partner.password)
+    assert requests.post(partner.echo_url, auth=basic, timeout=10).status_code == 200
+
+    with open_database(server_database_url):
+        stored = [row.value for row in GatewayState.select()]
+        private_keys = [row.private_pem for row in SigningKey.select()]
+    partner.wrong_values += [value for value in stored if len(value) >= 32]
+    assert_log_clean(gateway_process, partner)
+    log = gateway_process.log()
+    assert " DEBUG " in log
+    assert "PRIVATE KEY" not in log
+    for pem in private_keys:
+        assert pem.splitlines()[1] not in log

@@ -1,4 +1,4 @@
-"""``GET /healthz`` and the answers while the database cannot be reached."""
+"""``GET /healthz`` and the responses while the database cannot be reached."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_dropped_postgresql_database(
     assert call.status_code == 503
     assert call.json()["error"] == "temporarily_unavailable"
     assert call.headers["Retry-After"] == "5"
-    # The process survives and keeps answering.
+    # The process survives and keeps responding.
     assert requests.get(base_url + "/healthz", timeout=5).status_code == 503
     assert "Traceback" not in gateway_process.log()
 

@@ -377,13 +377,13 @@ async def test_token_scope_limits_integrations(
     token = await get_token(http_client, api, client, secret, "integration:greet")
 
     allowed = await execute(http_client, api, "greet", authorization="Bearer " + token)
-    refused = await execute(http_client, api, "echo", authorization="Bearer " + token)
+    rejected = await execute(http_client, api, "echo", authorization="Bearer " + token)
 
     assert allowed.code == 200
     assert json_body(allowed) == {"greeting": "hello partner-sa"}
-    body = assert_error(refused, 403, "insufficient_scope")
+    body = assert_error(rejected, 403, "insufficient_scope")
     assert "scope" in body["error_description"]
-    assert challenges(refused) == [
+    assert challenges(rejected) == [
         'Bearer realm="integration-gateway", error="insufficient_scope",'
         ' scope="integration:echo"'
     ]
@@ -413,6 +413,20 @@ async def test_unknown_integration(
     assert body["error_description"] == "No integration has this name."
     events = committed_events(database_url, request_id=response.headers["X-Request-Id"])
     assert [event.outcome for event in events] == ["denied"]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("name", ["nope", "%00", "a%0Ab"])
+async def test_unknown_integration_with_bearer(
+    http_client: Any, api: str, cc_client: tuple[Client, str], name: str
+) -> None:
+    # The bearer query reads the permission on the named integration too.
+    client, secret = cc_client
+    token = await get_token(http_client, api, client, secret)
+
+    response = await execute(http_client, api, name, authorization="Bearer " + token)
+
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.gen_test

@@ -78,7 +78,7 @@ def build_package(root: Path) -> Path:
 
 @pytest.fixture
 def acme_gateway(gateway_process: Any, tmp_path: Path) -> Any:
-    """A gateway process that sees the ACME package and its settings table."""
+    """A gateway process with the ACME package on its path and a settings table."""
     config = tmp_path / "gateway.toml"
     config.write_text('[integrations.invoice-lookup]\nregion = "eu-west"\n')
     gateway_process.env["PYTHONPATH"] = str(build_package(tmp_path))
@@ -132,7 +132,7 @@ def test_server_runs_separate_package(acme_gateway: Any) -> None:
         json={"invoice": "INV-17"},
         timeout=10,
     )
-    refused = requests.post(
+    rejected = requests.post(
         base_url + "/integrations/execute/invoice-lookup",
         auth=auth,
         json={},
@@ -156,11 +156,11 @@ def test_server_runs_separate_package(acme_gateway: Any) -> None:
         "region": "eu-west",
         "caller": "acme-sa",
     }
-    assert refused.status_code == 422
-    assert refused.json() == {
+    assert rejected.status_code == 422
+    assert rejected.json() == {
         "error": "invalid_payload",
         "error_description": "The payload needs an invoice number.",
-        "run_id": refused.headers["X-Run-Id"],
+        "run_id": rejected.headers["X-Run-Id"],
     }
     assert echo.status_code == 200
     assert failed.status_code == 404

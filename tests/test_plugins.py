@@ -124,7 +124,7 @@ def test_builtin_name_kept_whatever_the_order() -> None:
     ]
 
 
-def test_same_entry_point_seen_twice_loads_once() -> None:
+def test_repeated_entry_point_loads_once() -> None:
     greet = entry_point("greet", "GreetIntegration")
 
     registry = load_integrations([greet, greet])

@@ -43,7 +43,7 @@ def test_issuer_setting_drops_trailing_slash() -> None:
     assert settings.secure_cookies is True
 
 
-def test_toml_file_top_level_and_integration_tables(tmp_path: Path) -> None:
+def test_toml_file_with_integration_tables(tmp_path: Path) -> None:
     path = write_toml(
         tmp_path,
         'database_url = "postgresql://gw@127.0.0.1:5432/gateway"\n'

@@ -170,7 +170,7 @@ async def test_jwks_endpoint_verifies_token(
 
 
 @pytest.mark.gen_test
-async def test_basic_and_body_secret_is_invalid_request(
+async def test_basic_and_body_secret_rejected(
     http_client: Any, token_url: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
