@@ -54,6 +54,18 @@ class PageError(ApiError):
     """An error shown as an HTML page; ``description`` is the text on the page."""
 
 
+def parse_ascii_int(value: str, max_digits: int = 11) -> int | None:
+    """Parse a non-negative integer of 1 to ``max_digits`` ASCII digits.
+
+    Returns None for anything else. ``str.isdigit`` alone would accept digits
+    such as "²" that ``int`` rejects, and ``int`` alone accepts signs, spaces,
+    underscores and digits of other scripts.
+    """
+    if not value.isascii() or not value.isdigit() or len(value) > max_digits:
+        return None
+    return int(value)
+
+
 def build_template_environment() -> jinja2.Environment:
     """Create the Jinja2 environment of the pages, with autoescape on."""
     return jinja2.Environment(

@@ -25,7 +25,7 @@ from auth.clients import (
 )
 from auth.secrets import generate_token
 from handlers.admin.base import StaffPageHandler
-from handlers.web import PageError
+from handlers.web import PageError, parse_ascii_int
 from models.base import database
 from models.clients import (
     AUTHORIZATION_CODE,
@@ -65,9 +65,8 @@ class ApplicationPageMixin(StaffPageHandler):
             service_account_id=account_id,
             is_resource_server=self.field("is_resource_server") == "on",
         )
-        account = None
-        if account_id.isdigit() and len(account_id) < 12:
-            account = query_user_by_id(int(account_id))
+        row_id = parse_ascii_int(account_id)
+        account = query_user_by_id(row_id) if row_id is not None else None
         return form, account
 
     def render_form(self, template: str, status: int = 200, **context: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from handlers.web import PageError, PageHandler
+from handlers.web import PageError, PageHandler, parse_ascii_int
 from models.audit import SUCCESS, record_event
 from models.users import User
 
@@ -78,10 +78,8 @@ class StaffPageHandler(PageHandler):
 
     def page_number(self) -> int:
         """Return the ``page`` query argument, 1 when missing or invalid."""
-        value = self.get_query_argument("page", "1")
-        if not value.isdigit() or len(value) > 6:
-            return 1
-        return max(1, int(value))
+        number = parse_ascii_int(self.get_query_argument("page", "1"), max_digits=6)
+        return max(1, number or 1)
 
     def field(self, name: str, default: str = "") -> str:
         """Return a form field, stripped; ``default`` when it is missing."""

@@ -7,7 +7,7 @@ import logging
 from auth.accounts import activate_user, deactivate_user, reset_password
 from auth.passwords import PasswordError, generate_password, validate_new_password
 from handlers.admin.base import StaffPageHandler
-from handlers.web import PageError
+from handlers.web import PageError, parse_ascii_int
 from models.base import database
 from models.users import (
     PERMISSIONS,
@@ -37,7 +37,8 @@ class UserPageMixin(StaffPageHandler):
     """Loads the user of the URL and renders the user's detail page."""
 
     def load_user(self, user_id: str) -> User:
-        user = query_user_by_id(int(user_id)) if len(user_id) < 12 else None
+        row_id = parse_ascii_int(user_id)
+        user = query_user_by_id(row_id) if row_id is not None else None
         if user is None:
             raise PageError(404, "not_found", "No user has this id.")
         return user
