@@ -59,6 +59,8 @@ class Gateway:
     password_executor: concurrent.futures.ThreadPoolExecutor
     #: Threads for plugins whose ``run`` is a plain function.
     plugin_executor: concurrent.futures.ThreadPoolExecutor
+    #: Thread for the admin pages' queries that read many rows.
+    report_executor: concurrent.futures.ThreadPoolExecutor
     #: Commits the rows of integration calls and token issuance in groups.
     writer: GroupWriter
     refresh_tokens: RefreshTokenService
@@ -73,6 +75,7 @@ class Gateway:
     def close(self) -> None:
         self.password_executor.shutdown(wait=False, cancel_futures=True)
         self.plugin_executor.shutdown(wait=False, cancel_futures=True)
+        self.report_executor.shutdown(wait=False, cancel_futures=True)
 
 
 # Nice value of the bcrypt threads. A flood of wrong passwords then slows the
@@ -150,6 +153,11 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,
         plugin_executor=plugin_executor,
+        # One thread: concurrent dashboards queue instead of scanning the
+        # same rows side by side.
+        report_executor=concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="report"
+        ),
         writer=writer,
         refresh_tokens=refresh_tokens,
         revocation=RevocationEndpoint(tokens, client_secret_key),

@@ -58,12 +58,30 @@ def _add_authorization_code_tables(db: peewee.Database) -> None:
     db.create_tables([AuthorizationCode, RefreshToken, Consent], safe=True)
 
 
+# Single-column indexes that the composite indexes of the two models replace:
+# each is the first column of one of them.
+REPLACED_INDEXES = (
+    "integration_run_integration",
+    "integration_run_started_at",
+    "audit_event_actor",
+    "audit_event_action",
+)
+
+
+def _add_report_indexes(db: peewee.Database) -> None:
+    # Creates the composite indexes declared on the models, when missing.
+    db.create_tables([IntegrationRun, AuditEvent], safe=True)
+    for name in REPLACED_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _migrate_to_1,
     _add_web_sessions,
     _add_login_failures_and_switches,
     _add_authorization_code_tables,
+    _add_report_indexes,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

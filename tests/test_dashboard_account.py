@@ -9,7 +9,7 @@ import pytest
 
 from handlers.admin.charts import build_hourly_chart, build_integration_chart
 from models.base import utcnow
-from models.run_stats import CallCount, count_calls_by_hour, count_calls_by_integration
+from models.run_stats import CallCount, query_call_counts
 from models.runs import IntegrationRun
 from models.users import DEBUG, EXECUTE, READ
 from tests.pages import assert_page_headers, text
@@ -73,12 +73,13 @@ def test_call_counts_by_integration_and_hour(db):
     add_run("other", "succeeded", 61)
     add_run("other", "succeeded", 60 * 25)
     since = utcnow() - datetime.timedelta(hours=24)
-    by_name = {count.key: count for count in count_calls_by_integration(since)}
+    counts = query_call_counts(since)
+    by_name = {count.key: count for count in counts.by_integration}
     assert by_name["echo"].calls == 2
     assert by_name["echo"].errors == 1
     assert by_name["echo"].error_rate == 0.5
     assert by_name["other"].calls == 1
-    hours = count_calls_by_hour(since)
+    hours = counts.by_hour
     assert sum(count.calls for count in hours) == 3
     assert all(isinstance(count.key, datetime.datetime) for count in hours)
     assert all(count.key.minute == 0 for count in hours)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
+from collections.abc import Callable
+from typing import TypeVar
 
 from handlers.web import PageError, PageHandler, parse_ascii_int
 from models.audit import SUCCESS, record_event
+from models.base import database
 from models.users import User
+
+Result = TypeVar("Result")
 
 SESSION_METHOD = "session"
 
@@ -84,3 +90,17 @@ class StaffPageHandler(PageHandler):
     def field(self, name: str, default: str = "") -> str:
         """Return a form field, stripped; ``default`` when it is missing."""
         return self.get_body_argument(name, default).strip()
+
+    async def run_report(self, query: Callable[[], Result]) -> Result:
+        """Run ``query`` in the report thread, so a long scan leaves the loop free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.gateway.report_executor, _run_on_own_connection, query
+        )
+
+
+def _run_on_own_connection(query: Callable[[], Result]) -> Result:
+    # peewee keeps a connection per thread. Closing it after each query keeps
+    # it from outliving the database that the proxy pointed at when it opened.
+    with database.connection_context():
+        return query()
