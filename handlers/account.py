@@ -44,3 +44,7 @@ class AccountHandler(PageHandler):
             debuggable=debuggable,
             authorizations=query_authorizations(user),
         )
+
+    def head(self) -> None:
+        # Uptime checks probe with HEAD: the headers of a GET, without its body.
+        self.get()

@@ -58,6 +58,10 @@ class LoginHandler(PageHandler):
             return
         self.render_page("login.html", next_path=next_path, username="", error=None)
 
+    def head(self) -> None:
+        # Uptime checks probe with HEAD: the headers of a GET, without its body.
+        self.get()
+
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")

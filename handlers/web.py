@@ -15,7 +15,7 @@ import jinja2
 import markupsafe
 import tornado.web
 
-from handlers.base import SECURITY_HEADERS, ApiError, BaseHandler, _error_code
+from handlers.base import ApiError, BaseHandler, _error_code
 from models.base import DATABASE_ERRORS
 from models.sessions import WebSession
 from models.users import User
@@ -85,14 +85,6 @@ def session_cookie_name(secure: bool) -> str:
 
 def xsrf_cookie_name(secure: bool) -> str:
     return "__Host-gateway_xsrf" if secure else "gateway_xsrf"
-
-
-class StaticHandler(tornado.web.StaticFileHandler):
-    """Serves ``static/`` with the security headers every response carries."""
-
-    def set_default_headers(self) -> None:
-        for name, value in SECURITY_HEADERS.items():
-            self.set_header(name, value)
 
 
 class PageHandler(BaseHandler):
@@ -243,6 +235,24 @@ class PageHandler(BaseHandler):
             log.exception("error page failed to render request_id=%s", self.request_id)
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.finish(f"{status_code} {title}\nrequest id: {self.request_id}\n")
+
+
+class StaticHandler(tornado.web.StaticFileHandler, PageHandler):
+    """Serves ``static/``, with the pages' error pages for its 404 and 403.
+
+    Tornado routes ``/static/...``, ``/favicon.ico`` and ``/robots.txt`` here.
+    """
+
+    def set_default_headers(self) -> None:
+        # The files get the request id and the security headers of every
+        # response. The page policy and no-store are for the error pages only,
+        # so that browsers may cache the stylesheet.
+        BaseHandler.set_default_headers(self)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Security-Policy", self.content_security_policy)
+        self.set_header("Cache-Control", "no-store")
+        PageHandler.write_error(self, status_code, **kwargs)
 
 
 class NotFoundPageHandler(PageHandler):

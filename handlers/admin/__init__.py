@@ -34,9 +34,12 @@ _USER_ID = r"([0-9]{1,11})"
 
 
 def admin_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
-    """Return the URL patterns of the admin console."""
-    return [
-        (r"/admin/?", DashboardHandler),
+    """Return the URL patterns of the admin console.
+
+    Each path is also served with a trailing slash, as people type it.
+    """
+    routes: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+        (r"/admin", DashboardHandler),
         (r"/admin/users", UserListHandler),
         (r"/admin/users/new", UserCreateHandler),
         (rf"/admin/users/{_USER_ID}", UserHandler),
@@ -56,3 +59,4 @@ def admin_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/admin/audit", AuditLogHandler),
         (r"/admin/audit\.csv", AuditExportHandler),
     ]
+    return [(pattern + "/?", handler) for pattern, handler in routes]

@@ -91,6 +91,17 @@ class StaffPageHandler(PageHandler):
         """Return a form field, stripped; ``default`` when it is missing."""
         return self.get_body_argument(name, default).strip()
 
+    def switch_value(self, name: str) -> bool:
+        """Return the on/off form field ``name``: "1" is on, "0" is off.
+
+        Raises a 400 :class:`PageError` for any other value, missing included,
+        so that a malformed request never switches something off.
+        """
+        value = self.field(name)
+        if value not in ("0", "1"):
+            raise PageError(400, "invalid_request", f"The {name} field must be 0 or 1.")
+        return value == "1"
+
     async def run_report(self, query: Callable[[], Result]) -> Result:
         """Run ``query`` in the report thread, so a long scan leaves the loop free."""
         loop = asyncio.get_running_loop()

@@ -59,7 +59,7 @@ class IntegrationSwitchHandler(IntegrationPageMixin):
 
     def post(self, name: str) -> None:
         self.load_integration(name)
-        enabled = self.field("enabled") == "1"
+        enabled = self.switch_value("enabled")
         with database.atomic():
             changed = set_integration_enabled(name, enabled, self.staff.username)
             if changed:

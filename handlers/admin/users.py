@@ -185,7 +185,7 @@ class UserActiveHandler(UserPageMixin):
 
     def post(self, user_id: str) -> None:
         user = self.load_user(user_id)
-        active = self.field("active") == "1"
+        active = self.switch_value("active")
         if not active and user.id == self.staff.id:
             self.render_user(
                 user, 422, {"active": "You cannot deactivate your own account."}
