@@ -12,7 +12,7 @@ from auth.clients import digest_secret
 from models.audit import AuditEvent
 from models.clients import Client, query_client
 from tests.conftest import basic_header
-from tests.pages import PageClient, assert_page_headers, text
+from tests.pages import PageClient, assert_page_headers, error_code, text
 
 
 def input_value(response, element_id: str) -> str:
@@ -27,17 +27,21 @@ def field_error(response, name: str) -> str:
     return match.group(1)
 
 
-async def open_new_form(pages: PageClient) -> tuple[str, str, str]:
-    """Open Add Application; return the Client ID, secret and signed pair."""
-    response = await pages.get("/admin/applications/new")
+async def open_new_form(
+    pages: PageClient, client_type: str = "confidential"
+) -> tuple[str, str, str]:
+    """Open Add Application for a client type; return the Client ID, the
+    secret ("" for a public client) and the signed credentials."""
+    response = await pages.get(f"/admin/applications/new?client_type={client_type}")
     assert response.code == 200
     pending = re.search(r'name="pending" value="([^"]+)"', text(response))
     assert pending
-    return (
-        input_value(response, "client_id"),
-        input_value(response, "client_secret"),
-        pending.group(1),
-    )
+    secret = ""
+    if client_type == "confidential":
+        secret = input_value(response, "client_secret")
+    else:
+        assert 'id="client_secret"' not in text(response)
+    return input_value(response, "client_id"), secret, pending.group(1)
 
 
 async def fetch_token(http_client, base_url, client_id: str, secret: str):
@@ -163,7 +167,7 @@ async def test_public_client_credentials_rejected(
     staff_user, service_account, login_as
 ):
     pages = await login_as("sam")
-    client_id, _, pending = await open_new_form(pages)
+    client_id, _, pending = await open_new_form(pages, "public")
     form = cc_form(pending, service_account.id, client_type="public")
     response = await pages.post("/admin/applications/new", form)
     assert response.code == 422
@@ -182,7 +186,7 @@ async def test_add_application_tampered_pair(staff_user, service_account, login_
         "/admin/applications/new", cc_form(forged, service_account.id)
     )
     assert response.code == 422
-    assert "expired or were changed" in field_error(response, "client_secret")
+    assert "expired or were changed" in field_error(response, "client_id")
     assert input_value(response, "client_id") != client_id
     assert Client.select().count() == 0
 
@@ -203,7 +207,7 @@ async def test_add_application_twice_saves_once(staff_user, service_account, log
 @pytest.mark.gen_test
 async def test_add_authorization_code_application(staff_user, login_as):
     pages = await login_as("sam")
-    client_id, _, pending = await open_new_form(pages)
+    client_id, _, pending = await open_new_form(pages, "public")
     response = await pages.post(
         "/admin/applications/new",
         {
@@ -326,3 +330,79 @@ async def test_application_list(staff_user, cc_client, login_as):
     assert client.client_id in page
     assert "partner-sa" in page
     assert urllib.parse.quote(client.client_id) in page
+
+
+@pytest.mark.gen_test
+async def test_public_form_has_no_secret(staff_user, login_as):
+    pages = await login_as("sam")
+    response = await pages.get("/admin/applications/new?client_type=public")
+    assert response.code == 200
+    assert_page_headers(response)
+    body = text(response)
+    assert 'id="client_secret"' not in body
+    assert 'id="secret-warning"' not in body
+    assert "A public client has no client secret" in body
+    assert "<strong>Client Type</strong>: Public" in body
+    assert '<option value="public" selected>' in body
+
+
+@pytest.mark.gen_test
+async def test_unknown_client_type_confidential(staff_user, login_as):
+    pages = await login_as("sam")
+    response = await pages.get("/admin/applications/new?client_type=secret")
+    assert response.code == 200
+    assert "<strong>Client Type</strong>: Confidential" in text(response)
+    assert len(input_value(response, "client_secret")) >= 43
+
+
+@pytest.mark.gen_test
+async def test_public_application_never_shows_secret(staff_user, login_as):
+    pages = await login_as("sam")
+    client_id, _, pending = await open_new_form(pages, "public")
+    response = await pages.post(
+        "/admin/applications/new",
+        {
+            "pending": pending,
+            "name": "Desktop app",
+            "grant_types": "authorization_code",
+            "redirect_uris": "http://127.0.0.1/cb",
+        },
+    )
+    assert response.code == 303
+    client = query_client(client_id)
+    assert client.client_type == "public"
+    assert client.secret_digest is None
+    saved = await pages.get(f"/admin/applications/{client_id}")
+    assert saved.code == 200
+    assert_page_headers(saved)
+    body = text(saved)
+    assert "A public application has no secret" in body
+    assert 'id="client_secret"' not in body
+    assert 'id="new-secret"' not in body
+    rotate = await pages.post(f"/admin/applications/{client_id}/secret")
+    assert rotate.code == 400
+    assert_page_headers(rotate)
+    assert error_code(rotate) == "invalid_request"
+    assert query_client(client_id).secret_digest is None
+
+
+@pytest.mark.gen_test
+async def test_posted_client_type_ignored(staff_user, login_as, gateway):
+    # The page showed a secret, so the saved client must be the confidential
+    # one that uses it, whatever client_type the form sends.
+    pages = await login_as("sam")
+    client_id, secret, pending = await open_new_form(pages)
+    response = await pages.post(
+        "/admin/applications/new",
+        {
+            "pending": pending,
+            "name": "Portal",
+            "client_type": "public",
+            "grant_types": "authorization_code",
+            "redirect_uris": "https://portal.example/cb",
+        },
+    )
+    assert response.code == 303
+    client = query_client(client_id)
+    assert client.client_type == "confidential"
+    assert client.secret_digest == digest_secret(gateway.client_secret_key, secret)

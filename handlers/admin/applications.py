@@ -1,14 +1,16 @@
 """Admin pages for OAuth 2.0 applications (clients): add, edit, new secret, delete.
 
-The Add Application page generates the Client ID and the Client secret
-before anything is saved and shows both, with a warning to copy the secret.
-The pair travels back with the form inside a value signed with the cookie
-secret, so Save stores exactly what was shown and nothing typed in its place.
-Only the digest of the secret is stored.
+The Add Application page is shown for one client type, chosen first. It
+generates the Client ID, and for a confidential client the Client secret,
+before anything is saved and shows them, with a warning to copy the secret.
+They travel back with the form, with the client type, inside a value signed
+with the cookie secret, so Save stores exactly what was shown and nothing
+typed in its place. Only the digest of the secret is stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import peewee
@@ -30,6 +32,8 @@ from models.base import database
 from models.clients import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
+    CLIENT_TYPES,
+    CONFIDENTIAL,
     Client,
     query_client,
     query_clients,
@@ -43,8 +47,41 @@ GRANT_TYPE_LABELS = {
     CLIENT_CREDENTIALS: "Client Credentials",
 }
 PENDING_NAME = "new_application"
-# The generated pair is accepted back for this long after the form was shown.
+# The generated credentials are accepted back for this long after the form
+# was shown.
 PENDING_MAX_AGE_DAYS = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingApplication:
+    """The generated credentials shown on an Add Application page."""
+
+    client_id: str
+    client_type: str
+    #: Empty for a public client, which gets no secret.
+    client_secret: str
+
+    @classmethod
+    def generate(cls, client_type: str) -> PendingApplication:
+        secret = generate_token(32) if client_type == CONFIDENTIAL else ""
+        return cls(generate_client_id(), client_type, secret)
+
+    def encode(self) -> str:
+        # Client ids are letters and digits, secrets URL-safe base64 and
+        # types fixed words, so "|" cannot occur inside a part.
+        return f"{self.client_id}|{self.client_type}|{self.client_secret}"
+
+    @classmethod
+    def decode(cls, value: str) -> PendingApplication | None:
+        parts = value.split("|")
+        if len(parts) != 3:
+            return None
+        client_id, client_type, secret = parts
+        if not client_id or client_type not in CLIENT_TYPES:
+            return None
+        if (client_type == CONFIDENTIAL) != bool(secret):
+            return None
+        return cls(client_id, client_type, secret)
 
 
 class ApplicationPageMixin(StaffPageHandler):
@@ -95,33 +132,42 @@ class ApplicationCreateHandler(ApplicationPageMixin):
     """``/admin/applications/new``: the Add Application page."""
 
     def get(self) -> None:
-        client_id, secret = generate_client_id(), generate_token(32)
-        self._render_new(ApplicationForm(), {}, client_id, secret)
+        client_type = self.get_query_argument("client_type", CONFIDENTIAL)
+        if client_type not in CLIENT_TYPES:
+            client_type = CONFIDENTIAL
+        form = ApplicationForm(client_type=client_type)
+        self._render_new(form, {}, PendingApplication.generate(client_type))
 
     def post(self) -> None:
         form, account = self.read_form()
         pending = self._read_pending()
         if pending is None:
-            client_id, secret = generate_client_id(), generate_token(32)
+            client_type = form.client_type
+            if client_type not in CLIENT_TYPES:
+                client_type = CONFIDENTIAL
+            form.client_type = client_type
             errors = {
-                "client_secret": "The generated credentials expired or were"
-                " changed. New ones were generated: copy the new secret."
+                "client_id": "The generated credentials expired or were"
+                " changed. New ones were generated: copy them again."
             }
-            self._render_new(form, errors, client_id, secret, 422)
+            pending = PendingApplication.generate(client_type)
+            self._render_new(form, errors, pending, 422)
             return
-        client_id, secret = pending
+        # The type is the one the page was generated for, not a form field.
+        form.client_type = pending.client_type
         errors = validate_application_form(form, account)
         if errors:
-            self._render_new(form, errors, client_id, secret, 422)
+            self._render_new(form, errors, pending, 422)
             return
+        client_id = pending.client_id
         if query_client(client_id) is not None:
             # The same form was submitted twice; the first Save stored it.
             self.redirect(f"/admin/applications/{client_id}", status=303)
             return
         try:
-            self._create(form, account, client_id, secret)
+            self._create(form, account, pending)
         except ClientError as error:
-            self._render_new(form, {error.field: error.message}, client_id, secret, 422)
+            self._render_new(form, {error.field: error.message}, pending, 422)
             return
         except peewee.IntegrityError:
             self.redirect(f"/admin/applications/{client_id}", status=303)
@@ -129,20 +175,20 @@ class ApplicationCreateHandler(ApplicationPageMixin):
         self.redirect(f"/admin/applications/{client_id}?notice=created", status=303)
 
     def _create(
-        self, form: ApplicationForm, account: User | None, client_id: str, secret: str
+        self, form: ApplicationForm, account: User | None, pending: PendingApplication
     ) -> None:
         with database.atomic():
             client, _ = create_client(
                 self.gateway.client_secret_key,
                 name=form.name,
-                client_type=form.client_type,
+                client_type=pending.client_type,
                 grant_types=form.grant_types,
                 redirect_uris=form.redirect_uri_lines,
                 service_account=account,
                 created_by=self.staff,
                 is_resource_server=form.is_resource_server,
-                client_id=client_id,
-                client_secret=secret,
+                client_id=pending.client_id,
+                client_secret=pending.client_secret or None,
             )
             self.audit(
                 "client.create",
@@ -157,7 +203,7 @@ class ApplicationCreateHandler(ApplicationPageMixin):
             self.request_id,
         )
 
-    def _read_pending(self) -> tuple[str, str] | None:
+    def _read_pending(self) -> PendingApplication | None:
         value = tornado.web.decode_signed_value(
             self.application.settings["cookie_secret"],
             PENDING_NAME,
@@ -166,26 +212,24 @@ class ApplicationCreateHandler(ApplicationPageMixin):
         )
         if value is None:
             return None
-        client_id, _, secret = value.decode("ascii", "replace").partition("|")
-        return (client_id, secret) if client_id and secret else None
+        return PendingApplication.decode(value.decode("ascii", "replace"))
 
     def _render_new(
         self,
         form: ApplicationForm,
         errors: dict[str, str],
-        client_id: str,
-        secret: str,
+        pending: PendingApplication,
         status: int = 200,
     ) -> None:
-        pending = self.create_signed_value(PENDING_NAME, f"{client_id}|{secret}")
+        signed = self.create_signed_value(PENDING_NAME, pending.encode())
         self.render_form(
             "admin/application_new.html",
             status,
             form=form,
             errors=errors,
-            client_id=client_id,
-            client_secret=secret,
-            pending=pending.decode("ascii"),
+            client_id=pending.client_id,
+            client_secret=pending.client_secret,
+            pending=signed.decode("ascii"),
         )
 
 
