@@ -25,6 +25,8 @@ NOTICES = {
     "deactivated": "The account is deactivated: its sessions ended and its access"
     " tokens were revoked.",
     "password": "The password was changed and the user's sessions ended.",
+    "own_password": "Your password was changed. Your sessions in other browsers"
+    " ended; this one continues.",
     "deleted": "Deleted. Its tokens were revoked.",
     "revoked": "The token was revoked.",
     "enabled": "The integration is enabled.",

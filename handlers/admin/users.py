@@ -5,9 +5,17 @@ from __future__ import annotations
 import logging
 
 from auth.accounts import activate_user, deactivate_user, reset_password
-from auth.passwords import PasswordError, generate_password, validate_new_password
+from auth.login_throttle import LoginAttempt
+from auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    PasswordError,
+    generate_password,
+    validate_new_password,
+)
 from handlers.admin.base import StaffPageHandler
+from handlers.login import THROTTLED_MESSAGE
 from handlers.web import PageError, parse_ascii_int
+from models.audit import FAILURE
 from models.base import database
 from models.users import (
     PERMISSIONS,
@@ -213,31 +221,89 @@ class UserActiveHandler(UserPageMixin):
 
 
 class UserPasswordHandler(UserPageMixin):
-    """``POST /admin/users/<id>/password``: set or generate a new password."""
+    """``POST /admin/users/<id>/password``: set or generate a new password.
+
+    Staff who change their own password must give the current one, and keep
+    their session under a new id while every other session of theirs ends.
+    """
 
     async def post(self, user_id: str) -> None:
         user = self.load_user(user_id)
+        own = user.id == self.staff.id
         generated = user.is_service_account
         if generated:
             password = generate_password()
         else:
             password = self.get_body_argument("password", "")
-            errors = _check_new_password(
-                password, self.get_body_argument("password_confirm", "")
-            )
+            confirm = self.get_body_argument("password_confirm", "")
+            status, errors = 422, _check_new_password(password, confirm)
+            if not errors and own:
+                status, errors = await self._check_current_password(user)
             if errors:
-                self.render_user(user, 422, errors)
+                self.render_user(user, status, errors)
                 return
         password_hash = await self.gateway.hasher.hash(password)
         with database.atomic():
             reset_password(user, password_hash)
-            self.audit(
-                "user.password_reset",
-                user.username,
-                "generated" if generated else "set by staff",
-            )
+            if own:
+                self.audit("user.password_change", user.username, "own password")
+            else:
+                self.audit(
+                    "user.password_reset",
+                    user.username,
+                    "generated" if generated else "set by staff",
+                )
         self.gateway.authenticator.cache.forget_user(user.id)
         if generated:
             self.render_page("admin/user_password.html", user=user, password=password)
             return
+        if own:
+            self._continue_session(user)
+            self.redirect(f"/admin/users/{user.id}?notice=own_password", status=303)
+            return
         self.redirect(f"/admin/users/{user.id}?notice=password", status=303)
+
+    async def _check_current_password(self, user: User) -> tuple[int, dict[str, str]]:
+        """Check the ``current_password`` field, throttled like a login.
+
+        Returns the status and the errors by field, none when it matches:
+        422 for a wrong password, 429 with ``Retry-After`` while too many
+        wrong ones were given.
+        """
+        attempt = LoginAttempt(user.username, self.remote_addr, None)
+        throttle = self.gateway.login_throttle
+        retry_after = throttle.check_retry_after(attempt)
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
+            message = THROTTLED_MESSAGE.format(seconds=retry_after)
+            return 429, {"current_password": message}
+        # Counted first and taken back on success, as at the login form.
+        failure_id = throttle.record_failure(attempt)
+        current = self.get_body_argument("current_password", "")
+        if len(current) <= MAX_PASSWORD_LENGTH and await self.gateway.hasher.check(
+            current, user.password_hash
+        ):
+            throttle.forget_failure(failure_id)
+            return 200, {}
+        self.audit(
+            "user.password_change",
+            user.username,
+            "current password incorrect",
+            outcome=FAILURE,
+        )
+        return 422, {"current_password": "The current password is incorrect."}
+
+    def _continue_session(self, user: User) -> None:
+        # Changing the password ended every session of the user, this one
+        # included. A new one, with a new id, keeps the staff member in.
+        refreshed = query_user_by_id(user.id)
+        if refreshed is None:
+            return
+        session_id, session = self.gateway.sessions.start(refreshed, self.remote_addr)
+        self.set_session_cookie(session_id)
+        log.info(
+            "%s changed their own password, new session %d request_id=%s",
+            user.username,
+            session.id,
+            self.request_id,
+        )
