@@ -47,6 +47,7 @@ class EventSearch:
 
     def __init__(self, audit_filter: AuditFilter) -> None:
         conditions = _filter_conditions(audit_filter)
+        self.queries: list[peewee.ModelSelect[AuditEvent]]
         if audit_filter.integration:
             self.queries = _integration_queries(audit_filter.integration, conditions)
         elif conditions:
@@ -110,7 +111,7 @@ def _filter_conditions(audit_filter: AuditFilter) -> list[peewee.Expression]:
 
 def _integration_queries(
     name: str, conditions: list[peewee.Expression]
-) -> list[peewee.ModelSelect]:
+) -> list[peewee.ModelSelect[AuditEvent]]:
     by_target = AuditEvent.select().where(*conditions, AuditEvent.target == name)
     # Permission changes name the user as target and the integration at the
     # end of their detail ("execute on echo"). Those whose target happens to

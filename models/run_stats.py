@@ -53,7 +53,7 @@ def _error_sum() -> peewee.Function:
     return peewee.fn.SUM(not_succeeded)
 
 
-def _hour_of_start() -> peewee.Node:
+def _hour_of_start() -> peewee.Function:
     if isinstance(database.obj, peewee.SqliteDatabase):
         return peewee.fn.strftime(SQLITE_HOUR_FORMAT, IntegrationRun.started_at)
     return peewee.fn.date_trunc("hour", IntegrationRun.started_at)
