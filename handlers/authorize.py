@@ -17,6 +17,7 @@ from typing import Any
 import tornado.web
 
 from auth.authorization import AuthorizationRequest, decode_arguments
+from auth.client_auth import check_client_id_syntax
 from auth.consents import remember_consent, revoke_authorization
 from auth.errors import AccessDeniedError, AuthorizationPageError, OAuthError
 from auth.scopes import INTEGRATION_PREFIX
@@ -122,6 +123,9 @@ class AuthorizeHandler(PageHandler):
             location = self.gateway.authorization.create_code_redirect(
                 request, user, scopes
             )
+            # Set inside the transaction: a location that Tornado rejects as a
+            # header value rolls the code back instead of leaving it stored.
+            self._set_location(location)
             detail = "remembered consent" if remembered else "approved by the user"
             self._audit(APPROVE_ACTION, SUCCESS, user, request, detail)
         log.info(
@@ -133,7 +137,21 @@ class AuthorizeHandler(PageHandler):
         )
         # A POSTed form gets 303, never 307, so that the browser does not
         # post the form and its xsrf token on to the client.
-        self.redirect(location, status=302 if remembered else 303)
+        self.set_status(302 if remembered else 303)
+        self.finish()
+
+    def _set_location(self, location: str) -> None:
+        try:
+            self.set_header("Location", location)
+        except ValueError:
+            # Tornado's message repeats the value, code included, so neither
+            # the message nor a traceback may reach the log.
+            raise PageError(
+                500,
+                "server_error",
+                "The gateway could not build the redirect to the application.",
+                log_detail="redirect location is not a valid header value",
+            ) from None
 
     def _redirect_error(
         self, request: AuthorizationRequest, error: OAuthError, status: int = 302
@@ -223,7 +241,7 @@ class RevokeAuthorizationHandler(PageHandler):
     def post(self) -> None:
         user = self.current_user
         client_id = self.get_body_argument("client_id", "")
-        client = query_client(client_id) if len(client_id) <= 64 else None
+        client = query_client(client_id) if check_client_id_syntax(client_id) else None
         if client is None:
             raise PageError(
                 404, "not_found", "No application with this client id was found."

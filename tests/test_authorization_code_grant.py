@@ -234,6 +234,7 @@ async def test_redirect_uri_optional_when_request_omitted_it(
         ("a" * 43, 400, "invalid_grant"),  # well-formed, wrong
         (VERIFIER[:42], 400, "invalid_request"),  # too short
         (VERIFIER + "+", 400, "invalid_request"),  # invalid character
+        (VERIFIER + "\n", 400, "invalid_request"),  # trailing line break
         ("a" * 129, 400, "invalid_request"),  # too long
     ],
 )

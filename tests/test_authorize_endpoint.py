@@ -248,6 +248,7 @@ async def test_error_page_escapes_nothing_from_request(
         ({"code_challenge_method": "-"}, "invalid_request"),
         ({"code_challenge": CHALLENGE[:-2]}, "invalid_request"),
         ({"code_challenge": "-"}, "invalid_request"),
+        ({"code_challenge": CHALLENGE + "\n"}, "invalid_request"),
         ({"scope": "integration:unknown"}, "invalid_scope"),
         ({"scope": "admin"}, "invalid_scope"),
         ({"scope": 'integration:"echo'}, "invalid_scope"),
