@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import urllib.parse
 
-MAX_NEXT_LENGTH = 2000
+# Tornado reads at most 64 KiB of request line and headers by default
+# (HTTP1ConnectionParameters.max_header_size), so a login URL that carries a
+# next of this length still fits with room for the other headers. The
+# authorization endpoint rejects requests that would need a longer next.
+MAX_NEXT_LENGTH = 48 * 1024
 
 
 def sanitize_next_path(value: str | None, default: str) -> str:

@@ -19,7 +19,13 @@ import tornado.web
 from auth.authorization import AuthorizationRequest, decode_arguments
 from auth.client_auth import check_client_id_syntax
 from auth.consents import remember_consent, revoke_authorization
-from auth.errors import AccessDeniedError, AuthorizationPageError, OAuthError
+from auth.errors import (
+    AccessDeniedError,
+    AuthorizationPageError,
+    InvalidRequestError,
+    OAuthError,
+)
+from auth.next_path import MAX_NEXT_LENGTH
 from auth.scopes import INTEGRATION_PREFIX
 from handlers.web import PageError, PageHandler
 from models.audit import DENIED, SUCCESS, record_event
@@ -49,6 +55,13 @@ class AuthorizeHandler(PageHandler):
         if user is None:
             # Back to this very request after the login.
             query = urllib.parse.urlencode({"next": self.request.uri})
+            if len(query) > MAX_NEXT_LENGTH:
+                error = InvalidRequestError(
+                    "The authorization request is too long to resume after the login.",
+                    log_detail=f"login query of {len(query)} characters",
+                )
+                self._redirect_error(request, error)
+                return
             self.redirect(f"{self.get_login_url()}?{query}")
             return
         try:

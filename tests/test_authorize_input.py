@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+import urllib.parse
 from collections.abc import Callable
 
 import pytest
 
+from auth.authorization import MAX_STATE_LENGTH
+from auth.next_path import MAX_NEXT_LENGTH
 from handlers.gateway import Gateway
 from models.clients import AUTHORIZATION_CODE, Client
 from models.codes import AuthorizationCode
 from models.users import User
 from tests.conftest import PASSWORD
+from tests.oauth_support import REDIRECT_URI
 from tests.pages import PageClient, assert_page_headers, error_code, text
-from tests.test_authorize_endpoint import approve, authorize_path, redirect_query
+from tests.test_authorize_endpoint import (
+    STATE,
+    approve,
+    authorize_path,
+    redirect_query,
+)
 
 LOOPBACK_URI = "http://127.0.0.1/callback"
 REQUESTED_URI = "http://127.0.0.1:9999/callback"
@@ -159,3 +170,55 @@ async def test_revoke_authorization_nul_client_id(
     assert response.code == 404
     assert error_code(response) == "not_found"
     assert_page_headers(response)
+
+
+@pytest.mark.gen_test
+async def test_longest_state_survives_login(
+    pages: PageClient, ac_client: tuple[Client, str], standard_user: User
+) -> None:
+    # 1024 characters of four UTF-8 bytes each: 12 characters apiece once
+    # percent-encoded in the request, and 20 in the login page's next.
+    state = "\U0001f600" * MAX_STATE_LENGTH
+    client, _ = ac_client
+    path = authorize_path(client, state=state)
+
+    response = await pages.get(path)
+
+    assert response.code == 302
+    login_url = response.headers["Location"]
+    assert login_url.startswith("/login?next=")
+    login_page = await pages.get(login_url)
+    assert login_page.code == 200
+    assert_page_headers(login_page)
+    hidden = re.search(r'name="next" value="([^"]*)"', text(login_page))
+    assert hidden is not None
+    next_path = html.unescape(hidden.group(1))
+    assert next_path == path
+    login = await pages.post(
+        "/login", {"username": "alice", "password": PASSWORD, "next": next_path}
+    )
+    assert login.code == 303
+    assert login.headers["Location"] == path
+    approved = await approve(pages, path)
+    assert approved.code == 303
+    query = redirect_query(approved, REDIRECT_URI)
+    assert query["state"] == state
+    assert "code" in query
+
+
+@pytest.mark.gen_test
+async def test_too_long_to_resume_redirects_error(
+    pages: PageClient, ac_client: tuple[Client, str]
+) -> None:
+    # Parameters the endpoint does not read are ignored, so padding with one
+    # can make any request too long for the login page's next.
+    client, _ = ac_client
+    padding = urllib.parse.urlencode({"padding": "p" * MAX_NEXT_LENGTH})
+
+    response = await pages.get(authorize_path(client) + "&" + padding)
+
+    assert response.code == 302
+    query = redirect_query(response, REDIRECT_URI)
+    assert query["error"] == "invalid_request"
+    assert query["state"] == STATE
+    assert "code" not in query

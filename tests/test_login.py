@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import tornado.web
 
-from auth.next_path import sanitize_next_path
+from auth.next_path import MAX_NEXT_LENGTH, sanitize_next_path
 from handlers.web import PageHandler
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -326,7 +326,7 @@ async def test_staff_session_shows_staff(pages, make_user):
         "",
         None,
         " /",
-        "/" + "a" * 2000,
+        "/" + "a" * MAX_NEXT_LENGTH,
         "/caf\u00e9",
     ],
 )
@@ -335,7 +335,13 @@ def test_next_path_rejected(value):
 
 
 @pytest.mark.parametrize(
-    "value", ["/", "/admin/users?page=2", "/o/authorize?client_id=a&state=b%2Fc"]
+    "value",
+    [
+        "/",
+        "/admin/users?page=2",
+        "/o/authorize?client_id=a&state=b%2Fc",
+        "/" + "a" * (MAX_NEXT_LENGTH - 1),
+    ],
 )
 def test_next_path_accepted(value):
     assert sanitize_next_path(value, "/home") == value
