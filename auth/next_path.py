@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import urllib.parse
 
-# Tornado reads at most 64 KiB of request line and headers by default
-# (HTTP1ConnectionParameters.max_header_size), so a login URL that carries a
-# next of this length still fits with room for the other headers. The
-# authorization endpoint rejects requests that would need a longer next.
+# The authorization endpoint sends no login query longer than this, so its
+# login URL stays under Tornado's default 64 KiB limit on the request line and
+# headers (HTTP1ConnectionParameters.max_header_size) with room for the rest.
 MAX_NEXT_LENGTH = 48 * 1024
 
 
