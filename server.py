@@ -24,6 +24,7 @@ import tornado.web
 import models
 from auth.clients import ClientError, create_client, delete_client
 from auth.keys import create_signing_key
+from auth.log_text import clip_for_log
 from auth.passwords import (
     PasswordError,
     PasswordHasher,
@@ -128,7 +129,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
             "%d %s %s (%s) %.2fms request_id=%s",
             status,
             request.method,
-            request.path,
+            clip_for_log(request.path),
             request.remote_ip,
             1000.0 * request.request_time(),
             getattr(handler, "request_id", "-"),

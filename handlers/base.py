@@ -10,6 +10,7 @@ from typing import Any
 import tornado.web
 
 from auth.errors import OAuthError
+from auth.log_text import MAX_LOG_DETAIL_LENGTH, clip_for_log
 from handlers.gateway import Gateway
 from models.base import DATABASE_ERRORS, reset_connection
 
@@ -40,7 +41,8 @@ class ApiError(tornado.web.HTTPError):
         log_detail: str = "",
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(status_code, log_detail or None)
+        log_message = clip_for_log(log_detail, MAX_LOG_DETAIL_LENGTH)
+        super().__init__(status_code, log_message or None)
         self.error = error
         self.description = description
         self.headers = headers or {}
@@ -89,7 +91,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 log.info(
                     "%s %s answered %d: %s request_id=%s",
                     self.request.method,
-                    self.request.path,
+                    clip_for_log(self.request.path),
                     value.status_code,
                     value.log_message,
                     self.request_id,
@@ -99,7 +101,7 @@ class BaseHandler(tornado.web.RequestHandler):
             log.error(
                 "database error on %s %s request_id=%s: %s",
                 self.request.method,
-                self.request.path,
+                clip_for_log(self.request.path),
                 self.request_id,
                 value,
             )
@@ -108,7 +110,7 @@ class BaseHandler(tornado.web.RequestHandler):
         log.error(
             "unhandled error on %s %s request_id=%s",
             self.request.method,
-            self.request.path,
+            clip_for_log(self.request.path),
             self.request_id,
             exc_info=(typ, value, tb),
         )
