@@ -12,7 +12,7 @@ from tests.conftest import basic_header
 from tests.oauth_support import assert_oauth_error, post_form
 from tests.support import assert_error, fetch
 
-# Long enough to show a clipped value, far below the 400 KB that was logged.
+# Every log line fits in this many characters when request values are clipped.
 MAX_LINE_LENGTH = 2000
 HUGE = 400_000
 
