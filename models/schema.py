@@ -24,7 +24,7 @@ from models.runs import IntegrationRun
 from models.sessions import WebSession
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
-from models.users import Permission, User
+from models.users import Permission, User, query_username_case_clashes
 
 log = logging.getLogger("integration_gateway.models")
 
@@ -58,12 +58,27 @@ def _add_authorization_code_tables(db: peewee.Database) -> None:
     db.create_tables([AuthorizationCode, RefreshToken, Consent], safe=True)
 
 
+def _add_username_case_index(db: peewee.Database) -> None:
+    clashes = query_username_case_clashes()
+    if clashes:
+        # Failing the upgrade would stop the gateway over names that worked
+        # before. create_user still rejects new clashes without the index.
+        log.warning(
+            "usernames differ only in letter case for %s; the unique index on"
+            " lower-cased usernames is not created",
+            ", ".join(clashes[:10]),
+        )
+        return
+    User._schema.create_indexes(safe=True)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _migrate_to_1,
     _add_web_sessions,
     _add_login_failures_and_switches,
     _add_authorization_code_tables,
+    _add_username_case_index,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -155,6 +155,29 @@ async def test_create_user_duplicate(staff_user, login_as):
 
 
 @pytest.mark.gen_test
+async def test_create_user_differing_in_case(staff_user, login_as):
+    pages = await login_as("sam")
+    await pages.get("/admin/users/new")
+    response = await pages.post(
+        "/admin/users/new",
+        {
+            "username": "Sam",
+            "kind": "service_account",
+            "vendor": "ACME",
+        },
+    )
+    assert response.code == 422
+    assert_page_headers(response)
+    assert field_error(response, "username") == (
+        "a user named &#39;sam&#39; already exists, so choose a username that"
+        " differs in more than letter case"
+    )
+    assert 'value="Sam"' in text(response)
+    assert query_user("Sam") is None
+    assert User.select().count() == 1
+
+
+@pytest.mark.gen_test
 async def test_deactivate_user_stops_everything(
     staff_user, service_account, cc_client, login_as, http_client, base_url, gateway
 ):

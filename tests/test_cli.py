@@ -144,6 +144,18 @@ def test_duplicate_user(cli: Any) -> None:
     assert_fails(create_user(cli, "alice", "--staff"), "user 'alice' already exists")
 
 
+def test_username_differing_in_case(cli: Any, server_database_url: str) -> None:
+    assert_succeeds(create_user(cli, "alice"))
+
+    assert_fails(
+        create_user(cli, "Alice"),
+        "a user named 'alice' already exists, so choose a username that differs"
+        " in more than letter case",
+    )
+    with open_database(server_database_url):
+        assert [user.username for user in User.select()] == ["alice"]
+
+
 @SQLITE_ONLY
 def test_invalid_username(cli: Any) -> None:
     assert_fails(create_user(cli, "al ice"), "invalid username: use 1 to 150")
