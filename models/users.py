@@ -48,7 +48,7 @@ class User(BaseModel):
         return self.kind == STAFF
 
 
-# Usernames that differ only in letter case would be told apart by case alone.
+# Unique ignoring case: two usernames may not differ only in letter case.
 USERNAME_CASE_INDEX = User.index(
     peewee.fn.LOWER(User.username), unique=True, name="user_username_lower"
 )
@@ -122,8 +122,8 @@ def create_user(
 ) -> User:
     """Insert a user; raise :class:`UserError` when the name is invalid or taken.
 
-    A name is taken when it equals an existing one ignoring case, so that
-    ``Alice`` and ``alice`` cannot be told apart only by letter case.
+    A name is taken when it equals an existing one ignoring case, so
+    ``Alice`` cannot be created next to ``alice``.
     """
     validate_username(username)
     if kind not in USER_KINDS:
