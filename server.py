@@ -22,6 +22,7 @@ import tornado.ioloop
 import tornado.web
 
 import models
+from auth.basic_auth import KNOWN_ADDRESS_DAYS
 from auth.clients import ClientError, create_client, delete_client
 from auth.keys import create_signing_key
 from auth.log_text import clip_for_log
@@ -59,6 +60,7 @@ from models.audit import SUCCESS, record_event
 from models.base import utcnow
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
 from models.codes import delete_expired_codes
+from models.known_addresses import delete_old_known_addresses
 from models.login_failures import delete_old_login_failures
 from models.refresh_tokens import delete_expired_refresh_tokens
 from models.sessions import delete_old_sessions
@@ -220,6 +222,9 @@ def run_housekeeping(gateway: Gateway) -> None:
                 - datetime.timedelta(
                     seconds=gateway.settings.login_throttle_window_seconds
                 )
+            ),
+            "known addresses": delete_old_known_addresses(
+                utcnow() - datetime.timedelta(days=KNOWN_ADDRESS_DAYS)
             ),
         }
     except models.base.DATABASE_ERRORS as error:

@@ -16,6 +16,7 @@ from auth.basic import (
     parse_bearer,
     split_authorization,
 )
+from auth.basic_auth import ThrottledError
 from auth.errors import InvalidTokenError
 from auth.principal import BASIC, BEARER, Principal
 from auth.scopes import integration_scope
@@ -40,7 +41,7 @@ def bearer_challenge(error: str, scope: str | None = None) -> str:
 
 
 class PrincipalMixin(BaseHandler):
-    """Resolves ``self.principal`` in ``prepare()`` or answers 400, 401 or 503."""
+    """Resolves ``self.principal`` in ``prepare()`` or raises 400, 401, 429 or 503."""
 
     principal: Principal
 
@@ -90,7 +91,9 @@ class PrincipalMixin(BaseHandler):
                 log_detail=str(error),
             ) from None
         try:
-            user = await self.gateway.authenticator.authenticate(username, password)
+            user = await self.gateway.basic_auth.authenticate(
+                username, password, self.remote_addr
+            )
         except BusyError:
             raise ApiError(
                 503,
@@ -99,6 +102,8 @@ class PrincipalMixin(BaseHandler):
                 headers={"Retry-After": "1"},
                 log_detail="password check queue is full",
             ) from None
+        except ThrottledError as error:
+            raise self._throttled(username, error) from None
         if user is None:
             self._record_failure(username, BASIC, "invalid username or password")
             raise self._unauthorized(
@@ -110,6 +115,20 @@ class PrincipalMixin(BaseHandler):
             username=user.username,
             kind=user.kind,
             auth_method=BASIC,
+        )
+
+    def _throttled(self, username: str, error: ThrottledError) -> ApiError:
+        # Only attempts recorded as failures are audited, because they are
+        # bounded per address and a flood from a throttled address is not.
+        if error.recorded:
+            self._record_failure(username, BASIC, "throttled")
+        return ApiError(
+            429,
+            "too_many_requests",
+            "Too many failed attempts for this username or from this address."
+            " Retry after the number of seconds in Retry-After.",
+            headers={"Retry-After": str(error.retry_after)},
+            log_detail="Basic authentication throttled",
         )
 
     def _authenticate_bearer(self, credentials: str) -> Principal:

@@ -18,7 +18,8 @@ class LoginFailure(BaseModel):
     username = peewee.CharField(max_length=150, index=True)
     remote_addr = peewee.CharField(max_length=64, index=True)
     # The id of a valid device cookie from an earlier successful login as this
-    # username (see auth.login_throttle), or None for an unknown browser.
+    # username (see auth.login_throttle); for a Basic attempt from a known
+    # address, "address:" and the address (see auth.basic_auth); otherwise None.
     device_id = peewee.CharField(max_length=64, null=True, index=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
 

@@ -18,6 +18,7 @@ from models.clients import Client
 from models.codes import AuthorizationCode
 from models.consents import Consent
 from models.integration_state import IntegrationState
+from models.known_addresses import KnownAddress
 from models.login_failures import LoginFailure
 from models.refresh_tokens import RefreshToken
 from models.runs import IntegrationRun
@@ -72,6 +73,10 @@ def _add_username_case_index(db: peewee.Database) -> None:
     User._schema.create_indexes(safe=True)
 
 
+def _add_known_addresses(db: peewee.Database) -> None:
+    db.create_tables([KnownAddress], safe=True)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _migrate_to_1,
@@ -79,6 +84,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _add_login_failures_and_switches,
     _add_authorization_code_tables,
     _add_username_case_index,
+    _add_known_addresses,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

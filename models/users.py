@@ -64,9 +64,14 @@ class Permission(BaseModel):
         indexes = ((("user", "integration", "permission"), True),)
 
 
+def check_username_syntax(username: str) -> bool:
+    """Return whether ``username`` has the syntax every stored username has."""
+    return USERNAME_PATTERN.match(username) is not None
+
+
 def validate_username(username: str) -> None:
     """Raise :class:`UserError` unless ``username`` is a valid user name."""
-    if not USERNAME_PATTERN.match(username):
+    if not check_username_syntax(username):
         raise UserError(
             "invalid username: use 1 to 150 letters, digits and . _ @ + -,"
             " starting with a letter or digit"
@@ -108,13 +113,13 @@ def query_username_ignoring_case(username: str) -> str | None:
 def query_username_case_clashes() -> list[str]:
     """Return the lower-cased usernames that more than one user has."""
     lowered = peewee.fn.LOWER(User.username)
-    rows = (
-        User.select(lowered.alias("lowered"))
+    query = (
+        User.select(lowered)
         .group_by(lowered)
         .having(peewee.fn.COUNT(User.id) > 1)
         .order_by(lowered)
     )
-    return [str(row.lowered) for row in rows]
+    return [str(row[0]) for row in query.tuples().iterator()]
 
 
 def create_user(

@@ -22,6 +22,7 @@ TABLES = {
     "client",
     "gateway_state",
     "integration_run",
+    "known_address",
     "permission",
     "signing_key",
     "user",
