@@ -9,13 +9,36 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
+import models
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server.py"
+# ``server.py`` arguments that register a client-credentials application
+# acting as the service account ``partner-sa``.
+CREATE_CC_APP = (
+    "create-app",
+    "--grant-type",
+    "client-credentials",
+    "--user",
+    "partner-sa",
+)
+
+
+@contextmanager
+def open_database(url: str) -> Iterator[None]:
+    """Open the server's database in this process while the block runs."""
+    database = models.open_database(url)
+    try:
+        yield
+    finally:
+        database.close()
 
 
 def free_port() -> int:

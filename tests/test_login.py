@@ -381,12 +381,16 @@ async def test_server_error_page(pages):
     assert "RuntimeError" not in body
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [("/no-such-page", 404, "not_found"), ("/logout", 405, "method_not_allowed")],
+)
 @pytest.mark.gen_test
-async def test_not_found_page_for_browsers(pages):
-    response = await pages.get("/no-such-page")
-    assert response.code == 404
+async def test_error_page_for_browsers(pages, path, status, error):
+    response = await pages.get(path)
+    assert response.code == status
     assert_page_headers(response)
-    assert error_code(response) == "not_found"
+    assert error_code(response) == error
 
 
 @pytest.mark.gen_test
@@ -398,14 +402,6 @@ async def test_not_found_json_for_api_clients(pages):
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     assert b'"error":"not_found"' in response.body
     assert "Content-Security-Policy" not in response.headers
-
-
-@pytest.mark.gen_test
-async def test_method_not_allowed_page(pages):
-    response = await pages.get("/logout")
-    assert response.code == 405
-    assert_page_headers(response)
-    assert error_code(response) == "method_not_allowed"
 
 
 @pytest.mark.gen_test
