@@ -361,7 +361,7 @@ class FailingPage(PageHandler):
 
 @pytest.fixture
 def app(gateway):
-    from server import make_app
+    from handlers.application import make_app
 
     application = make_app(gateway)
     application.add_handlers(r".*", [(r"/test-failure", FailingPage)])
