@@ -212,7 +212,7 @@ class PrincipalMixin(BaseHandler):
             "The caller may not execute this integration.",
         )
 
-    def record_denied(self, action: str, target: str, detail: str) -> None:
+    def record_denied(self, action: str, target: str | None, detail: str) -> None:
         record_event(
             action,
             DENIED,

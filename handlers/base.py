@@ -64,6 +64,16 @@ class BaseHandler(tornado.web.RequestHandler):
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
 
+    def check_xsrf_cookie(self) -> None:
+        # A handler that does not implement this method answers 405, which is
+        # more useful than the 403 of a missing xsrf token, and runs nothing.
+        method = self.request.method.lower() if self.request.method else ""
+        if getattr(type(self), method, None) is getattr(
+            tornado.web.RequestHandler, method, None
+        ):
+            return
+        super().check_xsrf_cookie()
+
     @property
     def remote_addr(self) -> str:
         return self.request.remote_ip or ""

@@ -13,3 +13,7 @@ class HealthHandler(BaseHandler):
             self.write_json({"status": "ok"})
         else:
             self.write_json({"status": "unavailable", "database": "unreachable"}, 503)
+
+    def head(self) -> None:
+        # Load balancers often probe with HEAD; Tornado sends no body for it.
+        self.get()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -12,18 +13,27 @@ from typing import Any
 from auth.principal import Principal
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
+from handlers.cross_site import check_json_content_type, reject_cross_site
 from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row
 from models.base import utcnow
 from models.integration_state import query_disabled_integrations
 from models.runs import FAILED, INSERT_RUN, REJECTED, SUCCEEDED, TIMED_OUT
 from plugins.base import IntegrationContext, IntegrationError, RunLogger
-from plugins.loader import LoadedIntegration
+from plugins.loader import NAME_PATTERN, LoadedIntegration
 from plugins.runner import run_integration
 
 log = logging.getLogger("integration_gateway.handlers.integrations")
 plugin_log = logging.getLogger("integration_gateway.plugins.run")
 
 EXECUTE_ACTION = "integration.execute"
+
+
+def _parse_finite(text: str) -> float:
+    # A number such as 1e999 overflows to infinity, which is not JSON either.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
@@ -63,10 +73,17 @@ class IntegrationExecuteHandler(PrincipalMixin):
         name = str(self.path_args[0]) if self.path_args else ""
         return name if self.gateway.registry.get(name) is not None else ""
 
+    async def prepare(self) -> None:
+        reject_cross_site(self.request)
+        await super().prepare()
+
     async def post(self, name: str) -> None:
+        if not NAME_PATTERN.fullmatch(name):
+            self.record_denied(EXECUTE_ACTION, None, "invalid integration name")
+            raise ApiError(404, "not_found", "No integration has this name.")
         loaded = self.gateway.registry.get(name)
         if loaded is None:
-            self.record_denied(EXECUTE_ACTION, name[:64], "unknown integration")
+            self.record_denied(EXECUTE_ACTION, name, "unknown integration")
             raise ApiError(404, "not_found", "No integration has this name.")
         if not self.may_execute(name):
             self.record_denied(EXECUTE_ACTION, name, "no execute permission")
@@ -83,11 +100,14 @@ class IntegrationExecuteHandler(PrincipalMixin):
         await self._run(loaded, payload)
 
     def _read_payload(self) -> Any:
+        check_json_content_type(self.request)
         body = self.request.body
         if not body.strip():
             return {}
         try:
-            return json.loads(body, parse_constant=_reject_constant)
+            return json.loads(
+                body, parse_constant=_reject_constant, parse_float=_parse_finite
+            )
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(
                 400, "invalid_request", "The request body is not valid JSON."

@@ -84,9 +84,10 @@ class RevocationHandler(OAuthEndpointHandler):
         except OAuthError as error:
             self.write_oauth_error(error)
             return
-        # RFC 7009 §2.2: 200 whether or not the token was known.
+        # RFC 7009 §2.2: 200 whether or not the token was known, with no body.
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
+        self.clear_header("Content-Type")
         self.finish()
 
 
@@ -126,5 +127,7 @@ class JWKSHandler(BaseHandler):
     """``GET /o/jwks/``: the public keys that verify access tokens."""
 
     def get(self) -> None:
-        self.set_header("Cache-Control", "public, max-age=300")
+        # A rotated key signs at once, so resource servers that cache this
+        # document must fetch it again soon; they also should on an unknown kid.
+        self.set_header("Cache-Control", "public, max-age=60")
         self.write_json(self.gateway.keys.jwks)

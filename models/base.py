@@ -72,13 +72,20 @@ def reset_connection() -> None:
 
 
 def check_database() -> bool:
-    """Run a trivial query and report whether the database answered."""
-    try:
-        database.execute_sql("SELECT 1").fetchone()
-    except DATABASE_ERRORS:
-        reset_connection()
-        return False
-    return True
+    """Run a trivial query and report whether the database answered.
+
+    A connection the server dropped (a restart, an idle timeout) fails the
+    first query only, so the check reconnects and tries once more before it
+    reports the database unreachable.
+    """
+    for _ in range(2):
+        try:
+            database.execute_sql("SELECT 1").fetchone()
+        except DATABASE_ERRORS:
+            reset_connection()
+            continue
+        return True
+    return False
 
 
 def checkpoint_sqlite(path: str) -> int:

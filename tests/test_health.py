@@ -13,7 +13,12 @@ import requests
 import models
 from models.clients import Client
 from models.users import User
-from tests.conftest import PASSWORD, basic_header, drop_postgres_database
+from tests.conftest import (
+    PASSWORD,
+    _admin_connection,
+    basic_header,
+    drop_postgres_database,
+)
 from tests.support import assert_error, assert_no_store, fetch, json_body
 
 
@@ -132,3 +137,43 @@ def test_dropped_postgresql_database(
     # The process survives and keeps responding.
     assert requests.get(base_url + "/healthz", timeout=5).status_code == 503
     assert "Traceback" not in gateway_process.log()
+
+
+@pytest.mark.gen_test
+async def test_head_healthy(http_client: Any, api: str) -> None:
+    response = await fetch(http_client, api + "/healthz", "HEAD")
+
+    assert response.code == 200
+    assert response.body == b""
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/o/jwks/", "/.well-known/oauth-authorization-server"]
+)
+async def test_post_to_read_only_endpoint(
+    http_client: Any, api: str, path: str
+) -> None:
+    response = await fetch(http_client, api + path, "POST", "x=1")
+
+    assert response.code == 405
+    assert json_body(response)["error"] == "method_not_allowed"
+
+
+@pytest.mark.gen_test
+async def test_healthy_after_dropped_connection(
+    http_client: Any, api: str, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    models.database.execute_sql("SELECT 1")
+    pid = models.database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    admin = _admin_connection(database_url)
+    admin.connect()
+    admin.execute_sql("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
+
+    response = await fetch(http_client, api + "/healthz")
+
+    assert response.code == 200
+    assert json_body(response) == {"status": "ok"}

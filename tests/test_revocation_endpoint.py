@@ -70,6 +70,8 @@ def assert_revoked_ok(response: Any) -> None:
     assert response.code == 200, response.body
     assert response.body == b""
     assert response.headers["Cache-Control"] == "no-store"
+    # An empty body has no media type; Tornado's default would say text/html.
+    assert "Content-Type" not in response.headers
 
 
 @pytest.mark.parametrize("hint", [None, "access_token", "refresh_token", "bogus"])
