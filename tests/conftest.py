@@ -27,11 +27,11 @@ import tornado.web
 import models
 from auth.clients import create_client
 from config import Settings, load_settings
+from handlers.application import make_app
 from handlers.gateway import Gateway, build_gateway
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from models.users import EXECUTE, SERVICE_ACCOUNT, User, create_user, grant_permission
 from plugins.loader import IntegrationRegistry, load_integrations
-from server import make_app
 from tests.oauth_support import LOOPBACK_REDIRECT_URI, REDIRECT_URI, OAuthCaller
 
 pytest_plugins = ["tests.page_fixtures"]

@@ -121,7 +121,8 @@ class GatewayProcess:
             try:
                 if requests.get(self.base_url + "/healthz", timeout=1).ok:
                     return self.base_url
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or too slow to answer on a loaded machine.
                 pass
             time.sleep(0.1)
         raise AssertionError(f"server did not answer within 30 s:\n{self.log()}")

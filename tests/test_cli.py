@@ -539,9 +539,8 @@ def test_unreachable_database(cli: Any, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("server_database_url", ["postgresql"], indirect=True)
 def test_postgresql_password_not_printed(cli: Any, server_database_url: str) -> None:
-    if not server_database_url.startswith("postgresql"):
-        pytest.skip("needs a PostgreSQL URL")
     url = server_database_url.replace("postgres@", "postgres:pw-s3cret@", 1)
     url = url.rsplit("/", 1)[0] + "/no_such_database_for_this_test"
 

@@ -361,7 +361,7 @@ class FailingPage(PageHandler):
 
 @pytest.fixture
 def app(gateway):
-    from server import make_app
+    from handlers.application import make_app
 
     application = make_app(gateway)
     application.add_handlers(r".*", [(r"/test-failure", FailingPage)])
@@ -410,3 +410,23 @@ async def test_stylesheet_served(pages):
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/css"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.gen_test
+async def test_invalid_utf8_password_not_logged(
+    pages, person, caplog: pytest.LogCaptureFixture
+):
+    await pages.get("/login")
+    caplog.set_level("DEBUG")
+
+    response = await pages.fetch(
+        "/login",
+        method="POST",
+        body=f"_xsrf={pages.xsrf}&username=carol&password=Geheimn%FCs-2024",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.code == 400
+    assert "Traceback" not in text(response)
+    assert "Geheimn" not in caplog.text
+    assert "argument password is not valid UTF-8" in caplog.text

@@ -12,12 +12,12 @@ import requests
 
 from auth.keys import RETIRED_KEY_MARGIN_SECONDS, KeyRing, create_signing_key
 from auth.tokens import AccessTokenService
+from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.base import utcnow
 from models.clients import Client
 from models.state import SigningKey
 from models.users import User
-from server import run_housekeeping
 from tests.conftest import PASSWORD
 from tests.e2e import CREATE_CC_APP
 from tests.oauth_support import OAuthCaller

@@ -9,6 +9,7 @@ import pytest
 
 from auth.clients import delete_client
 from auth.revocation import revoke_user_tokens
+from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.base import utcnow
 from models.clients import Client
@@ -17,7 +18,6 @@ from models.consents import Consent
 from models.refresh_tokens import RefreshToken
 from models.tokens import AccessToken
 from models.users import User
-from server import run_housekeeping
 from tests.conftest import PASSWORD
 from tests.oauth_support import (
     REDIRECT_URI,
