@@ -105,6 +105,12 @@ async def approve(pages: PageClient, path: str) -> HTTPResponse:
     return await pages.post("/o/authorize/", consent_fields(page, "approve"))
 
 
+async def open_consent_page(pages: PageClient, client: Client) -> HTTPResponse:
+    """Log alice in and open the consent page of a request by ``client``."""
+    await pages.login("alice", PASSWORD)
+    return await pages.get(authorize_path(client))
+
+
 async def approve_and_redeem(
     pages: PageClient, oauth: OAuthCaller, client: Client, secret: str
 ) -> dict[str, Any]:
@@ -438,8 +444,7 @@ async def test_denial_redirects_access_denied(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post("/o/authorize/", consent_fields(page, "deny"))
 
@@ -453,8 +458,7 @@ async def test_decision_without_xsrf_is_forbidden(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post(
         "/o/authorize/", consent_fields(page, "approve"), xsrf=False
@@ -471,8 +475,7 @@ async def test_unknown_decision_is_bad_request(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post("/o/authorize/", consent_fields(page, "maybe"))
 
@@ -489,8 +492,7 @@ async def test_tampered_scope_in_decision_is_checked(
     other_integration: None,
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
     fields = consent_fields(page, "approve")
     fields["scope"] = "integration:echo integration:other"
 
@@ -504,8 +506,7 @@ async def test_decision_after_logout_goes_to_login(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
     fields = consent_fields(page, "approve")
     await pages.post("/logout")
 

@@ -99,6 +99,13 @@ def guide_token_request(partner: Partner) -> requests.Response:
     )
 
 
+def bearer_from_guide(partner: Partner) -> dict[str, str]:
+    """Request a token as the partner guide shows; return its Bearer header."""
+    token = guide_token_request(partner).json()["access_token"]
+    partner.tokens.append(token)
+    return {"Authorization": "Bearer " + token}
+
+
 def assert_log_clean(gateway_process: Any, partner: Partner) -> None:
     gateway_process.stop()
     log = gateway_process.log()
@@ -217,10 +224,8 @@ def test_token_endpoint_without_slash(gateway_process: Any, partner: Partner) ->
 def test_cli_deactivation_stops_running_server(
     gateway_process: Any, partner: Partner
 ) -> None:
-    token = guide_token_request(partner).json()["access_token"]
-    partner.tokens.append(token)
+    bearer = bearer_from_guide(partner)
     basic = (partner.username, partner.password)
-    bearer = {"Authorization": "Bearer " + token}
     assert requests.post(partner.echo_url, auth=basic, timeout=10).status_code == 200
     assert requests.post(partner.echo_url, headers=bearer, timeout=10).status_code == (
         200
@@ -253,9 +258,7 @@ def test_cli_deactivation_stops_running_server(
 def test_cli_client_deletion_stops_tokens(
     gateway_process: Any, partner: Partner
 ) -> None:
-    token = guide_token_request(partner).json()["access_token"]
-    partner.tokens.append(token)
-    bearer = {"Authorization": "Bearer " + token}
+    bearer = bearer_from_guide(partner)
     assert requests.post(partner.echo_url, headers=bearer, timeout=10).status_code == (
         200
     )
