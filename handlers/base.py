@@ -85,10 +85,25 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body, separators=(",", ":")))
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # Tornado's own message quotes the first bytes of the value, which may
+        # be a password; this one names only the argument.
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            label = (name or "in the path")[:40]
+            raise tornado.web.HTTPError(
+                400, f"argument {label} is not valid UTF-8"
+            ) from None
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
             if value.log_message:
-                log.info(
+                # A flood of wrong credentials would repeat this line for
+                # every request; the access log and the audit trail have it.
+                level = logging.DEBUG if value.status_code == 401 else logging.INFO
+                log.log(
+                    level,
                     "%s %s answered %d: %s request_id=%s",
                     self.request.method,
                     clip_for_log(self.request.path),

@@ -55,12 +55,4 @@ def check_known_address(
 
 def delete_old_known_addresses(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` addresses last used before ``before``."""
-    batch = (
-        KnownAddress.select(KnownAddress.id)
-        .where(KnownAddress.last_success_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(KnownAddress.delete().where(KnownAddress.id.in_(ids)).execute())
+    return KnownAddress.delete_batch(KnownAddress.last_success_at < before, limit)

@@ -55,12 +55,4 @@ def query_failure_times(
 
 def delete_old_login_failures(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` failures recorded before ``before``."""
-    batch = (
-        LoginFailure.select(LoginFailure.id)
-        .where(LoginFailure.created_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(LoginFailure.delete().where(LoginFailure.id.in_(ids)).execute())
+    return LoginFailure.delete_batch(LoginFailure.created_at < before, limit)

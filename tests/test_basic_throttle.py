@@ -20,6 +20,7 @@ import tornado.httpserver
 from tornado.httpclient import HTTPResponse
 
 from auth.basic_auth import KNOWN_ADDRESS_DAYS
+from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -30,7 +31,6 @@ from models.known_addresses import (
 )
 from models.login_failures import LoginFailure
 from models.users import User
-from server import run_housekeeping
 from tests.conftest import PASSWORD, basic_header
 from tests.pages import PageClient
 from tests.support import BASIC_CHALLENGE, assert_error, challenges, fetch

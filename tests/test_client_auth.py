@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
 from collections.abc import Callable
 
 import pytest
@@ -24,17 +22,9 @@ from auth.clients import (
 from auth.errors import InvalidRequestError
 from handlers.gateway import Gateway
 from models.clients import AUTHORIZATION_CODE, PUBLIC, Client
+from tests.oauth_support import basic
 
 ClientFactory = Callable[..., tuple[Client, str | None]]
-
-
-def basic(client_id: str, client_secret: str, encode_parts: bool = True) -> str:
-    """Build the header of RFC 6749 §2.3.1: form-encode each part, then Basic."""
-    if encode_parts:
-        client_id = urllib.parse.quote_plus(client_id)
-        client_secret = urllib.parse.quote_plus(client_secret)
-    raw = f"{client_id}:{client_secret}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def test_generated_client_ids() -> None:

@@ -19,6 +19,7 @@ from models.users import (
     set_password_hash,
 )
 from tests.conftest import PASSWORD
+from tests.support import CheckCounter
 
 UserFactory = Callable[..., User]
 ADDRESS = "192.0.2.1"
@@ -106,19 +107,6 @@ def test_forget_user() -> None:
 
     assert cache.check(mine, 1, 1) is False
     assert cache.check(theirs, 2, 1) is True
-
-
-class CheckCounter:
-    """Counts calls to ``PasswordHasher.check`` and passes them through."""
-
-    def __init__(self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._original = gateway.hasher.check
-        monkeypatch.setattr(gateway.hasher, "check", self)
-
-    async def __call__(self, password: str, password_hash: str | None) -> bool:
-        self.calls += 1
-        return await self._original(password, password_hash)
 
 
 @pytest.mark.gen_test
