@@ -24,7 +24,7 @@ from auth.user_auth import BusyError, touch_last_used
 from handlers.base import ApiError, BaseHandler
 from handlers.gateway import REALM
 from models.audit import DENIED, FAILURE, record_event
-from models.integration_state import check_integration_enabled
+from models.integration_state import check_integration_enabled, query_execute_facts
 from models.users import EXECUTE, check_permission
 
 log = logging.getLogger("integration_gateway.handlers.auth")
@@ -110,6 +110,11 @@ class PrincipalMixin(BaseHandler):
                 "bad password", "The username or password is invalid."
             )
         touch_last_used(user.id, user.last_used_at)
+        target = self.target_integration()
+        if target:
+            may_execute, enabled = query_execute_facts(user.id, target)
+            self._may_execute[target] = may_execute
+            self._enabled[target] = enabled
         return Principal(
             user_id=user.id,
             username=user.username,
