@@ -15,6 +15,7 @@ import string
 import urllib.parse
 from collections.abc import Callable, Mapping
 
+from auth.client_auth import check_client_id_syntax
 from auth.codes import CodeBinding, create_code
 from auth.consents import check_consent
 from auth.errors import (
@@ -38,7 +39,6 @@ from models.clients import AUTHORIZATION_CODE, Client, query_client
 from models.users import EXECUTE, User, query_integrations_with
 
 CODE_RESPONSE_TYPE = "code"
-MAX_CLIENT_ID_LENGTH = 64
 MAX_STATE_LENGTH = 1024
 #: The parameters this endpoint reads; each may appear at most once.
 PARAMETERS = (
@@ -151,9 +151,7 @@ class AuthorizationEndpoint:
                 log_detail="client_id repeated",
             )
         client_id = client_ids[0]
-        client = (
-            query_client(client_id) if len(client_id) <= MAX_CLIENT_ID_LENGTH else None
-        )
+        client = query_client(client_id) if check_client_id_syntax(client_id) else None
         if client is None:
             raise UnknownClientError(log_detail="unknown client_id")
         return client

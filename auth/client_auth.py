@@ -25,7 +25,13 @@ SUPPORTED_METHODS = [BASIC_METHOD, POST_METHOD, NONE_METHOD]
 
 # RFC 6749 appendix A.1: a client_id is VSCHAR (%x20-7E). Anything else names
 # no client, and a NUL would make PostgreSQL reject the query.
-_CLIENT_ID = re.compile(r"^[\x20-\x7e]{1,64}\Z")
+MAX_CLIENT_ID_LENGTH = 64
+_CLIENT_ID = re.compile(rf"[\x20-\x7e]{{1,{MAX_CLIENT_ID_LENGTH}}}")
+
+
+def check_client_id_syntax(client_id: str) -> bool:
+    """Return whether ``client_id`` may name a client and so be looked up."""
+    return _CLIENT_ID.fullmatch(client_id) is not None
 
 
 class ClientAuthenticationError(InvalidClientError):
@@ -88,7 +94,7 @@ def authenticate_client(
         # No credentials at all: invite Basic, as for a failed Basic attempt.
         raise ClientAuthenticationError(True, log_detail="no client credentials")
 
-    client = query_client(client_id) if _CLIENT_ID.match(client_id) else None
+    client = query_client(client_id) if check_client_id_syntax(client_id) else None
     if client is None:
         raise ClientAuthenticationError(
             used_basic, client_id=client_id, log_detail="unknown client"

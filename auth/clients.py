@@ -34,9 +34,9 @@ CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 MAX_REDIRECT_URIS = 20
 MAX_REDIRECT_URI_LENGTH = 2000
 # A client id made by generate_client_id, or one of the same alphabet.
-CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # generate_token(32) makes 43 characters: 256 bits in URL-safe base64.
-SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{43,128}")
 
 
 class ClientError(ValueError):
@@ -181,9 +181,9 @@ def create_client(
     uris = clean_redirect_uris(redirect_uris)
     grant_types = sorted(set(grant_types))
     validate_client_fields(name, client_type, grant_types, uris, service_account)
-    if client_id is not None and not CLIENT_ID_PATTERN.match(client_id):
+    if client_id is not None and not CLIENT_ID_PATTERN.fullmatch(client_id):
         raise ClientError("client_id", "invalid client id")
-    if client_secret is not None and not SECRET_PATTERN.match(client_secret):
+    if client_secret is not None and not SECRET_PATTERN.fullmatch(client_secret):
         raise ClientError("client_secret", "invalid client secret")
 
     if client_type != CONFIDENTIAL:

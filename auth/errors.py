@@ -6,6 +6,8 @@ never contain request input; details for operators go to the log instead.
 
 from __future__ import annotations
 
+from auth.log_text import MAX_LOG_DETAIL_LENGTH, clip_for_log
+
 
 class OAuthError(Exception):
     """Base of every error the OAuth endpoints return."""
@@ -17,8 +19,9 @@ class OAuthError(Exception):
     def __init__(self, description: str | None = None, *, log_detail: str = ""):
         if description is not None:
             self.description = description
-        # Text for the server log only; never sent to the client.
-        self.log_detail = log_detail
+        # Text for the server log only; never sent to the client. It may
+        # carry request input, so it is clipped.
+        self.log_detail = clip_for_log(log_detail, MAX_LOG_DETAIL_LENGTH)
         super().__init__(self.description)
 
     def to_dict(self) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.parse
 
 from auth.errors import InvalidRequestError
+from auth.log_text import clip_for_log
 
 # Partners copy a published guide that says "x-www-form-urlencoded" without
 # the "application/" prefix, so that spelling is read as a form too.
@@ -43,7 +44,8 @@ def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
     for name, value in pairs:
         if name in form:
             raise InvalidRequestError(
-                "A parameter is repeated in the request.", log_detail=f"{name!r}"
+                "A parameter is repeated in the request.",
+                log_detail=f"parameter {clip_for_log(name)} repeated",
             )
         form[name] = value
     return {name: value for name, value in form.items() if value != ""}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from auth.user_auth import MAX_USERNAME_LENGTH, UserAuthenticator
-from models.users import User, query_user
+from auth.user_auth import UserAuthenticator
+from models.users import User, check_username_syntax, query_user
 
 LOGGED_IN = "logged_in"
 INVALID_CREDENTIALS = "invalid_credentials"
@@ -21,7 +21,7 @@ class LoginResult:
 
 
 async def check_login(
-    authenticator: UserAuthenticator, username: str, password: str
+    authenticator: UserAuthenticator, username: str, password: str, remote_addr: str
 ) -> LoginResult:
     """Check a username and password typed into the login page.
 
@@ -31,11 +31,11 @@ async def check_login(
     the same bcrypt check, so the response does not reveal the password.
     Raises :class:`auth.user_auth.BusyError` when too many checks are waiting.
     """
-    user = await authenticator.authenticate(username, password)
+    user = await authenticator.authenticate(username, password, remote_addr)
     if user is not None and not user.is_service_account:
         return LoginResult(LOGGED_IN, user)
     account = user
-    if account is None and len(username) <= MAX_USERNAME_LENGTH:
+    if account is None and check_username_syntax(username):
         account = query_user(username)
     if account is not None and account.is_service_account:
         return LoginResult(SERVICE_ACCOUNT_REJECTED)

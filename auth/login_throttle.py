@@ -23,6 +23,8 @@ import dataclasses
 import datetime
 import math
 
+import peewee
+
 from models.base import utcnow
 from models.login_failures import (
     LoginFailure,
@@ -49,25 +51,35 @@ class LoginThrottle:
 
     def check_retry_after(self, attempt: LoginAttempt) -> int | None:
         """Return the seconds to wait before ``attempt`` may run, or None."""
-        now = utcnow()
-        since = now - self.window
+        waits = [
+            self.check_address_retry_after(attempt.remote_addr),
+            self.check_account_retry_after(attempt),
+        ]
+        known = [wait for wait in waits if wait is not None]
+        return max(known) if known else None
+
+    def check_address_retry_after(self, remote_addr: str) -> int | None:
+        """Return the seconds until ``remote_addr`` may try again, or None."""
+        return self._check_count(LoginFailure.remote_addr == remote_addr[:64])
+
+    def check_account_retry_after(self, attempt: LoginAttempt) -> int | None:
+        """Return the seconds until the username may be tried again, or None.
+
+        Failures from the attempt's device count apart from those of unknown
+        devices.
+        """
         if attempt.device_id is None:
-            account_condition = (LoginFailure.username == attempt.username[:150]) & (
+            condition = (LoginFailure.username == attempt.username[:150]) & (
                 LoginFailure.device_id.is_null()
             )
         else:
-            account_condition = LoginFailure.device_id == attempt.device_id
-        counts = (
-            query_failure_times(
-                since,
-                self.max_failures,
-                LoginFailure.remote_addr == attempt.remote_addr[:64],
-            ),
-            query_failure_times(since, self.max_failures, account_condition),
-        )
-        waits = [self._seconds_until_free(times, now) for times in counts]
-        known = [wait for wait in waits if wait is not None]
-        return max(known) if known else None
+            condition = LoginFailure.device_id == attempt.device_id
+        return self._check_count(condition)
+
+    def _check_count(self, condition: peewee.Expression) -> int | None:
+        now = utcnow()
+        times = query_failure_times(now - self.window, self.max_failures, condition)
+        return self._seconds_until_free(times, now)
 
     def _seconds_until_free(
         self, times: list[datetime.datetime], now: datetime.datetime

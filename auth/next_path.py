@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import urllib.parse
 
-MAX_NEXT_LENGTH = 2000
+# The authorization endpoint sends no login query longer than this, so its
+# login URL stays under Tornado's default 64 KiB limit on the request line and
+# headers (HTTP1ConnectionParameters.max_header_size) with room for the rest.
+MAX_NEXT_LENGTH = 48 * 1024
 
 
 def sanitize_next_path(value: str | None, default: str) -> str:

@@ -18,9 +18,9 @@ S256 = "S256"
 CHALLENGE_METHODS = [S256]
 
 # RFC 7636 §4.1: code-verifier = 43*128 unreserved characters.
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # The base64url encoding of a SHA-256 digest, without padding, is 43 characters.
-_S256_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+_S256_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 
 
 def create_s256_challenge(verifier: str) -> str:
@@ -39,13 +39,13 @@ def validate_challenge(challenge: str | None, method: str | None) -> None:
         return
     if method != S256:
         raise InvalidRequestError("code_challenge_method must be S256.")
-    if not _S256_CHALLENGE.match(challenge):
+    if not _S256_CHALLENGE.fullmatch(challenge):
         raise InvalidRequestError("code_challenge is not a valid S256 challenge.")
 
 
 def validate_verifier(verifier: str) -> None:
     """Raise ``invalid_request`` unless ``verifier`` has the RFC 7636 syntax."""
-    if not _VERIFIER.match(verifier):
+    if not _VERIFIER.fullmatch(verifier):
         raise InvalidRequestError(
             "code_verifier must be 43 to 128 unreserved characters."
         )

@@ -15,7 +15,16 @@ import re
 from auth.errors import InvalidRedirectUriError
 from models.clients import Client
 
-_PORT = re.compile(r"^:[0-9]{1,5}$")
+_PORT = re.compile(r":[0-9]{1,5}")
+
+
+def check_uri_characters(uri: str) -> bool:
+    """Return whether ``uri`` is free of white space and control characters.
+
+    No registered URI contains them, and a match that ignored them could put
+    a line break into the ``Location`` header of the redirect.
+    """
+    return not any(char.isspace() or not char.isprintable() for char in uri)
 
 
 def _split_loopback_port(uri: str) -> tuple[str, int | None] | None:
@@ -47,7 +56,7 @@ def _split_loopback_port(uri: str) -> tuple[str, int | None] | None:
         host_text = host
     port = None
     if port_text:
-        if not _PORT.match(port_text) or not 0 < int(port_text[1:]) < 65536:
+        if not _PORT.fullmatch(port_text) or not 0 < int(port_text[1:]) < 65536:
             return None
         port = int(port_text[1:])
 
@@ -63,6 +72,8 @@ def check_redirect_uri(registered: str, requested: str) -> bool:
     """Return whether ``requested`` matches the ``registered`` redirect URI."""
     if requested == registered:
         return True
+    if not check_uri_characters(requested):
+        return False
     registered_parts = _split_loopback_port(registered)
     requested_parts = _split_loopback_port(requested)
     if registered_parts is None or requested_parts is None:
@@ -88,6 +99,11 @@ def resolve_redirect_uri(client: Client, requested: str | None) -> str:
         raise InvalidRedirectUriError(
             "The request must name one of the client's redirect URIs.",
             log_detail="redirect_uri missing, several registered",
+        )
+    if not check_uri_characters(requested):
+        raise InvalidRedirectUriError(
+            "The redirect URI contains white space or control characters.",
+            log_detail="redirect_uri has white space or control characters",
         )
     for uri in registered:
         if check_redirect_uri(uri, requested):

@@ -15,6 +15,7 @@ from auth.errors import (
     InvalidTokenError,
     OAuthError,
 )
+from auth.log_text import clip_for_log
 from auth.refresh_tokens import query_refresh_token
 from auth.revocation import revoke_grant
 from auth.tokens import AccessTokenService
@@ -139,10 +140,10 @@ def record_endpoint_refusal(
     if error.log_detail:
         detail += ": " + error.log_detail
     log.info(
-        "%s refused: error=%s client_id=%s request_id=%s %s",
+        "%s refused: error=%s client_id=%r request_id=%s %s",
         action,
         error.error,
-        client_id,
+        clip_for_log(client_id) if client_id is not None else None,
         request_id,
         error.log_detail,
     )

@@ -18,6 +18,7 @@ from auth.errors import (
     UnsupportedGrantTypeError,
 )
 from auth.grants.base import Grant, TokenRequest
+from auth.log_text import clip_for_log
 from auth.revocation import revoke_grant
 from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row, record_event
 from models.base import database
@@ -127,8 +128,8 @@ class TokenEndpoint:
         log.info(
             "token refused: error=%s client_id=%r grant_type=%r request_id=%s %s",
             error.error,
-            client_id,
-            grant_type[:40],
+            clip_for_log(client_id) if client_id is not None else None,
+            clip_for_log(grant_type, 40),
             request_id,
             error.log_detail,
         )

@@ -34,9 +34,10 @@ HEALTHZ_PATH = "/healthz"
 ECHO_BODY = json.dumps({"message": "benchmark"})
 
 FLOOD_CONNECTIONS = 20
-# The gateway responds 401 to a wrong password after a bcrypt check, and 503 without
-# a check when its queue of pending bcrypt checks is full.
-FLOOD_EXPECTED_STATUSES = frozenset({401, 503})
+# The gateway responds 401 to a wrong password after a bcrypt check, 503 without a
+# check when the address's share of pending bcrypt checks is full, and 429 once the
+# address has used up its failed attempts (GATEWAY_LOGIN_THROTTLE_MAX_FAILURES).
+FLOOD_EXPECTED_STATUSES = frozenset({401, 429, 503})
 HEALTHZ_PROBE_CONNECTIONS = 1
 # The flood starts this long before the /healthz probe so that all its connections
 # are waiting on the gateway, and runs this long past the probe's end.

@@ -203,7 +203,8 @@ def _check(name: str, value: Any) -> Any:
         low, high = _RANGES[name]
         if not low <= value <= high:
             raise SettingsError(
-                f"{label}: expected a value from {low:g} to {high:g}, got {value!r}"
+                f"{label}: expected a value from {_format_bound(low)} to"
+                f" {_format_bound(high)}, got {value!r}"
             )
     if name == "log_level":
         value = value.upper()
@@ -218,6 +219,13 @@ def _check(name: str, value: Any) -> Any:
     if name == "host":
         _check_host(label, value)
     return value
+
+
+def _format_bound(bound: float) -> str:
+    """Format a range bound, a whole number without a fraction or exponent."""
+    if float(bound).is_integer():
+        return str(int(bound))
+    return str(bound)
 
 
 def _as_number(label: str, value: Any, kind: type) -> Any:

@@ -16,6 +16,7 @@ from auth.basic import (
     parse_bearer,
     split_authorization,
 )
+from auth.basic_auth import ThrottledError
 from auth.errors import InvalidTokenError
 from auth.principal import BASIC, BEARER, Principal
 from auth.scopes import integration_scope
@@ -23,7 +24,7 @@ from auth.user_auth import BusyError, touch_last_used
 from handlers.base import ApiError, BaseHandler
 from handlers.gateway import REALM
 from models.audit import DENIED, FAILURE, record_event
-from models.integration_state import check_integration_enabled
+from models.integration_state import check_integration_enabled, query_execute_facts
 from models.users import EXECUTE, check_permission
 
 log = logging.getLogger("integration_gateway.handlers.auth")
@@ -40,7 +41,7 @@ def bearer_challenge(error: str, scope: str | None = None) -> str:
 
 
 class PrincipalMixin(BaseHandler):
-    """Resolves ``self.principal`` in ``prepare()`` or answers 400, 401 or 503."""
+    """Resolves ``self.principal`` in ``prepare()`` or raises 400, 401, 429 or 503."""
 
     principal: Principal
 
@@ -90,7 +91,9 @@ class PrincipalMixin(BaseHandler):
                 log_detail=str(error),
             ) from None
         try:
-            user = await self.gateway.authenticator.authenticate(username, password)
+            user = await self.gateway.basic_auth.authenticate(
+                username, password, self.remote_addr
+            )
         except BusyError:
             raise ApiError(
                 503,
@@ -99,17 +102,38 @@ class PrincipalMixin(BaseHandler):
                 headers={"Retry-After": "1"},
                 log_detail="password check queue is full",
             ) from None
+        except ThrottledError as error:
+            raise self._throttled(username, error) from None
         if user is None:
             self._record_failure(username, BASIC, "invalid username or password")
             raise self._unauthorized(
                 "bad password", "The username or password is invalid."
             )
         touch_last_used(user.id, user.last_used_at)
+        target = self.target_integration()
+        if target:
+            may_execute, enabled = query_execute_facts(user.id, target)
+            self._may_execute[target] = may_execute
+            self._enabled[target] = enabled
         return Principal(
             user_id=user.id,
             username=user.username,
             kind=user.kind,
             auth_method=BASIC,
+        )
+
+    def _throttled(self, username: str, error: ThrottledError) -> ApiError:
+        # Only attempts recorded as failures are audited, because they are
+        # bounded per address and a flood from a throttled address is not.
+        if error.recorded:
+            self._record_failure(username, BASIC, "throttled")
+        return ApiError(
+            429,
+            "too_many_requests",
+            "Too many failed attempts for this username or from this address."
+            " Retry after the number of seconds in Retry-After.",
+            headers={"Retry-After": str(error.retry_after)},
+            log_detail="Basic authentication throttled",
         )
 
     def _authenticate_bearer(self, credentials: str) -> Principal:

@@ -17,8 +17,15 @@ from typing import Any
 import tornado.web
 
 from auth.authorization import AuthorizationRequest, decode_arguments
+from auth.client_auth import check_client_id_syntax
 from auth.consents import remember_consent, revoke_authorization
-from auth.errors import AccessDeniedError, AuthorizationPageError, OAuthError
+from auth.errors import (
+    AccessDeniedError,
+    AuthorizationPageError,
+    InvalidRequestError,
+    OAuthError,
+)
+from auth.next_path import MAX_NEXT_LENGTH
 from auth.scopes import INTEGRATION_PREFIX
 from handlers.web import PageError, PageHandler
 from models.audit import DENIED, SUCCESS, record_event
@@ -48,6 +55,13 @@ class AuthorizeHandler(PageHandler):
         if user is None:
             # Back to this very request after the login.
             query = urllib.parse.urlencode({"next": self.request.uri})
+            if len(query) > MAX_NEXT_LENGTH:
+                error = InvalidRequestError(
+                    "The authorization request is too long to resume after the login.",
+                    log_detail=f"login query of {len(query)} characters",
+                )
+                self._redirect_error(request, error)
+                return
             self.redirect(f"{self.get_login_url()}?{query}")
             return
         try:
@@ -122,6 +136,9 @@ class AuthorizeHandler(PageHandler):
             location = self.gateway.authorization.create_code_redirect(
                 request, user, scopes
             )
+            # Set inside the transaction: a location that Tornado rejects as a
+            # header value rolls the code back instead of leaving it stored.
+            self._set_location(location)
             detail = "remembered consent" if remembered else "approved by the user"
             self._audit(APPROVE_ACTION, SUCCESS, user, request, detail)
         log.info(
@@ -133,7 +150,21 @@ class AuthorizeHandler(PageHandler):
         )
         # A POSTed form gets 303, never 307, so that the browser does not
         # post the form and its xsrf token on to the client.
-        self.redirect(location, status=302 if remembered else 303)
+        self.set_status(302 if remembered else 303)
+        self.finish()
+
+    def _set_location(self, location: str) -> None:
+        try:
+            self.set_header("Location", location)
+        except ValueError:
+            # Tornado's message repeats the value, code included, so neither
+            # the message nor a traceback may reach the log.
+            raise PageError(
+                500,
+                "server_error",
+                "The gateway could not build the redirect to the application.",
+                log_detail="redirect location is not a valid header value",
+            ) from None
 
     def _redirect_error(
         self, request: AuthorizationRequest, error: OAuthError, status: int = 302
@@ -223,7 +254,7 @@ class RevokeAuthorizationHandler(PageHandler):
     def post(self) -> None:
         user = self.current_user
         client_id = self.get_body_argument("client_id", "")
-        client = query_client(client_id) if len(client_id) <= 64 else None
+        client = query_client(client_id) if check_client_id_syntax(client_id) else None
         if client is None:
             raise PageError(
                 404, "not_found", "No application with this client id was found."

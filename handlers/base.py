@@ -10,6 +10,7 @@ from typing import Any
 import tornado.web
 
 from auth.errors import OAuthError
+from auth.log_text import MAX_LOG_DETAIL_LENGTH, clip_for_log
 from handlers.gateway import Gateway
 from models.base import DATABASE_ERRORS, reset_connection
 
@@ -40,7 +41,8 @@ class ApiError(tornado.web.HTTPError):
         log_detail: str = "",
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(status_code, log_detail or None)
+        log_message = clip_for_log(log_detail, MAX_LOG_DETAIL_LENGTH)
+        super().__init__(status_code, log_message or None)
         self.error = error
         self.description = description
         self.headers = headers or {}
@@ -83,13 +85,28 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body, separators=(",", ":")))
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # Tornado's own message quotes the first bytes of the value, which may
+        # be a password; this one names only the argument.
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            label = (name or "in the path")[:40]
+            raise tornado.web.HTTPError(
+                400, f"argument {label} is not valid UTF-8"
+            ) from None
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
             if value.log_message:
-                log.info(
+                # A flood of wrong credentials would repeat this line for
+                # every request; the access log and the audit trail have it.
+                level = logging.DEBUG if value.status_code == 401 else logging.INFO
+                log.log(
+                    level,
                     "%s %s answered %d: %s request_id=%s",
                     self.request.method,
-                    self.request.path,
+                    clip_for_log(self.request.path),
                     value.status_code,
                     value.log_message,
                     self.request_id,
@@ -99,7 +116,7 @@ class BaseHandler(tornado.web.RequestHandler):
             log.error(
                 "database error on %s %s request_id=%s: %s",
                 self.request.method,
-                self.request.path,
+                clip_for_log(self.request.path),
                 self.request_id,
                 value,
             )
@@ -108,7 +125,7 @@ class BaseHandler(tornado.web.RequestHandler):
         log.error(
             "unhandled error on %s %s request_id=%s",
             self.request.method,
-            self.request.path,
+            clip_for_log(self.request.path),
             self.request_id,
             exc_info=(typ, value, tb),
         )

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from auth.authorization import AuthorizationEndpoint
+from auth.basic_auth import BasicAuthenticator
 from auth.clients import CLIENT_SECRET_KEY
 from auth.credential_cache import CredentialCache
 from auth.grants import (
@@ -52,6 +53,8 @@ class Gateway:
     sessions: SessionService
     #: Counts failed logins to the pages and rejects guessing.
     login_throttle: LoginThrottle
+    #: Checks Basic credentials of the partner API under the login throttle.
+    basic_auth: BasicAuthenticator
     #: Key of the keyed digests under which client secrets are stored.
     client_secret_key: str
     cookie_secret: str
@@ -115,6 +118,11 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         hasher, cache, max_pending=settings.worker_threads * 8
     )
 
+    login_throttle = LoginThrottle(
+        settings.login_throttle_max_failures,
+        settings.login_throttle_window_seconds,
+    )
+
     keys = KeyRing(settings.access_token_lifetime_seconds)
     keys.load()
     tokens = AccessTokenService(
@@ -145,10 +153,8 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
             settings.session_idle_lifetime_seconds,
             settings.session_absolute_lifetime_seconds,
         ),
-        login_throttle=LoginThrottle(
-            settings.login_throttle_max_failures,
-            settings.login_throttle_window_seconds,
-        ),
+        login_throttle=login_throttle,
+        basic_auth=BasicAuthenticator(authenticator, login_throttle),
         client_secret_key=client_secret_key,
         cookie_secret=ensure_secret(COOKIE_SECRET_KEY, 48),
         password_executor=password_executor,

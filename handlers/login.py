@@ -110,7 +110,9 @@ class LoginHandler(PageHandler):
         if len(password) > MAX_PASSWORD_LENGTH:
             return INVALID_CREDENTIALS, None
         try:
-            result = await check_login(self.gateway.authenticator, username, password)
+            result = await check_login(
+                self.gateway.authenticator, username, password, self.remote_addr
+            )
         except BusyError:
             raise PageError(
                 503,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
 
 from auth.errors import InvalidRequestError, OAuthError
 from auth.forms import parse_form
@@ -12,6 +14,8 @@ from handlers.auth_mixin import BASIC_CHALLENGE
 from handlers.base import BaseHandler
 
 log = logging.getLogger("integration_gateway.handlers.oauth")
+
+T = TypeVar("T")
 
 
 class OAuthEndpointHandler(BaseHandler):
@@ -29,10 +33,42 @@ class OAuthEndpointHandler(BaseHandler):
             )
         return parse_form(self.request.body, self.request.headers.get("Content-Type"))
 
-    def write_oauth_json(self, body: dict[str, Any], status_code: int = 200) -> None:
+    @overload
+    async def call_endpoint(
+        self, create_response: Callable[..., Awaitable[T]]
+    ) -> T | None: ...
+
+    @overload
+    async def call_endpoint(self, create_response: Callable[..., T]) -> T | None: ...
+
+    async def call_endpoint(self, create_response: Callable[..., Any]) -> Any:
+        """Pass the form and the client credentials to ``create_response``.
+
+        Returns its result, awaited if it is awaitable, or None after writing
+        the OAuth error it raised.
+        """
+        try:
+            form = self.read_form()
+            result = create_response(
+                form,
+                self.request.headers.get("Authorization"),
+                remote_addr=self.remote_addr,
+                request_id=self.request_id,
+            )
+            if inspect.isawaitable(result):
+                result = await result
+        except OAuthError as error:
+            self.write_oauth_error(error)
+            return None
+        return result
+
+    def set_no_store_headers(self) -> None:
         # RFC 6749 §5.1: token responses must not be cached.
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
+
+    def write_oauth_json(self, body: dict[str, Any], status_code: int = 200) -> None:
+        self.set_no_store_headers()
         self.write_json(body, status_code)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -48,45 +84,34 @@ class OAuthEndpointHandler(BaseHandler):
 class TokenHandler(OAuthEndpointHandler):
     """``POST /o/token/``: RFC 6749 §3.2."""
 
+    def read_form(self) -> dict[str, str]:
+        try:
+            return super().read_form()
+        except OAuthError as error:
+            # The token endpoint audits the requests it rejects, but a form
+            # rejected here never reaches it.
+            self.gateway.token_endpoint.record_refusal(
+                error, "", None, self.remote_addr, self.request_id
+            )
+            raise
+
     async def post(self) -> None:
         endpoint = self.gateway.token_endpoint
-        try:
-            form = self.read_form()
-        except OAuthError as error:
-            endpoint.record_refusal(error, "", None, self.remote_addr, self.request_id)
-            self.write_oauth_error(error)
-            return
-        try:
-            body = await endpoint.create_token_response(
-                form,
-                self.request.headers.get("Authorization"),
-                remote_addr=self.remote_addr,
-                request_id=self.request_id,
-            )
-        except OAuthError as error:
-            self.write_oauth_error(error)
-            return
-        self.write_oauth_json(body)
+        body = await self.call_endpoint(endpoint.create_token_response)
+        if body is not None:
+            self.write_oauth_json(body)
 
 
 class RevocationHandler(OAuthEndpointHandler):
     """``POST /o/revoke/``: RFC 7009 §2."""
 
-    def post(self) -> None:
-        try:
-            form = self.read_form()
-            self.gateway.revocation.create_revocation_response(
-                form,
-                self.request.headers.get("Authorization"),
-                remote_addr=self.remote_addr,
-                request_id=self.request_id,
-            )
-        except OAuthError as error:
-            self.write_oauth_error(error)
+    async def post(self) -> None:
+        endpoint = self.gateway.revocation
+        kind = await self.call_endpoint(endpoint.create_revocation_response)
+        if kind is None:
             return
         # RFC 7009 §2.2: 200 whether or not the token was known, with no body.
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Pragma", "no-cache")
+        self.set_no_store_headers()
         self.clear_header("Content-Type")
         self.finish()
 
@@ -94,19 +119,11 @@ class RevocationHandler(OAuthEndpointHandler):
 class IntrospectionHandler(OAuthEndpointHandler):
     """``POST /o/introspect/``: RFC 7662 §2, for resource servers only."""
 
-    def post(self) -> None:
-        try:
-            form = self.read_form()
-            body = self.gateway.introspection.create_introspection_response(
-                form,
-                self.request.headers.get("Authorization"),
-                remote_addr=self.remote_addr,
-                request_id=self.request_id,
-            )
-        except OAuthError as error:
-            self.write_oauth_error(error)
-            return
-        self.write_oauth_json(body)
+    async def post(self) -> None:
+        endpoint = self.gateway.introspection
+        body = await self.call_endpoint(endpoint.create_introspection_response)
+        if body is not None:
+            self.write_oauth_json(body)
 
 
 class MetadataHandler(BaseHandler):

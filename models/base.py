@@ -6,6 +6,7 @@ import datetime
 import os
 import sqlite3
 import urllib.parse
+from typing import Any
 
 import peewee
 from playhouse import db_url
@@ -29,6 +30,18 @@ class BaseModel(peewee.Model):
     class Meta:
         database = database
         legacy_table_names = False
+
+    @classmethod
+    def delete_batch(cls, condition: peewee.Expression, limit: int) -> int:
+        """Delete up to ``limit`` rows that match ``condition`` and return how many.
+
+        PostgreSQL has no ``DELETE ... LIMIT``, so the ids are selected first.
+        """
+        key: Any = cls._meta.primary_key
+        ids = [row.get_id() for row in cls.select(key).where(condition).limit(limit)]
+        if not ids:
+            return 0
+        return int(cls.delete().where(key.in_(ids)).execute())
 
 
 def open_database(url: str, background_checkpoints: bool = False) -> peewee.Database:

@@ -33,13 +33,4 @@ class AuthorizationCode(BaseModel):
 
 def delete_expired_codes(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` codes that expired before ``before``."""
-    batch = (
-        AuthorizationCode.select(AuthorizationCode.id)
-        .where(AuthorizationCode.expires_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    query = AuthorizationCode.delete().where(AuthorizationCode.id.in_(ids))
-    return int(query.execute())
+    return AuthorizationCode.delete_batch(AuthorizationCode.expires_at < before, limit)

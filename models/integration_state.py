@@ -10,6 +10,7 @@ import peewee
 
 from models.base import BaseModel, database, utcnow
 from models.prepared import PreparedQuery, param
+from models.users import EXECUTE, Permission
 
 
 class IntegrationState(BaseModel):
@@ -59,3 +60,36 @@ def set_integration_enabled(name: str, enabled: bool, changed_by: str) -> bool:
         if not updated:
             IntegrationState.create(name=name, enabled=enabled, changed_by=changed_by)
     return True
+
+
+_EXECUTE_FACTS = PreparedQuery(
+    lambda: peewee.Select(
+        columns=[
+            peewee.fn.EXISTS(
+                Permission.select(peewee.SQL("1")).where(
+                    (Permission.user == param("user_id"))
+                    & (Permission.integration == param("integration"))
+                    & (Permission.permission == EXECUTE)
+                )
+            ),
+            ~peewee.fn.EXISTS(
+                IntegrationState.select(peewee.SQL("1")).where(
+                    (IntegrationState.name == param("integration"))
+                    & (IntegrationState.enabled == False)  # noqa: E712 - builds SQL
+                )
+            ),
+        ]
+    ).bind(database)
+)
+
+
+def query_execute_facts(user_id: int, integration: str) -> tuple[bool, bool]:
+    """Return whether the user may execute ``integration`` and whether it is on.
+
+    Both come from one query, because a Basic call asks them on the hot path;
+    a bearer call reads them with its token instead.
+    """
+    row = _EXECUTE_FACTS.first(user_id=user_id, integration=integration)
+    if row is None:
+        return False, True
+    return bool(row[0]), bool(row[1])

@@ -18,7 +18,8 @@ class LoginFailure(BaseModel):
     username = peewee.CharField(max_length=150, index=True)
     remote_addr = peewee.CharField(max_length=64, index=True)
     # The id of a valid device cookie from an earlier successful login as this
-    # username (see auth.login_throttle), or None for an unknown browser.
+    # username (see auth.login_throttle); for a Basic attempt from a known
+    # address, "address:" and the address (see auth.basic_auth); otherwise None.
     device_id = peewee.CharField(max_length=64, null=True, index=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
 
@@ -54,12 +55,4 @@ def query_failure_times(
 
 def delete_old_login_failures(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` failures recorded before ``before``."""
-    batch = (
-        LoginFailure.select(LoginFailure.id)
-        .where(LoginFailure.created_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(LoginFailure.delete().where(LoginFailure.id.in_(ids)).execute())
+    return LoginFailure.delete_batch(LoginFailure.created_at < before, limit)

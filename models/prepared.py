@@ -56,7 +56,7 @@ class PreparedQuery:
         sql, params = self._compile()
         # Translate driver errors into peewee's classes, as execute_sql does,
         # so that callers can tell a lost connection from a broken constraint.
-        with peewee.__exception_wrapper__:
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
             cursor = database.cursor()
             cursor.executemany(sql, [self._bind(params, values) for values in rows])
 

@@ -43,12 +43,4 @@ def revoke_refresh_tokens(*conditions: peewee.Expression) -> int:
 
 def delete_expired_refresh_tokens(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` refresh tokens that expired before ``before``."""
-    batch = (
-        RefreshToken.select(RefreshToken.id)
-        .where(RefreshToken.expires_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(RefreshToken.delete().where(RefreshToken.id.in_(ids)).execute())
+    return RefreshToken.delete_batch(RefreshToken.expires_at < before, limit)

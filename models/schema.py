@@ -18,13 +18,14 @@ from models.clients import Client
 from models.codes import AuthorizationCode
 from models.consents import Consent
 from models.integration_state import IntegrationState
+from models.known_addresses import KnownAddress
 from models.login_failures import LoginFailure
 from models.refresh_tokens import RefreshToken
 from models.runs import IntegrationRun
 from models.sessions import WebSession
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
-from models.users import Permission, User
+from models.users import Permission, User, query_username_case_clashes
 
 log = logging.getLogger("integration_gateway.models")
 
@@ -58,6 +59,24 @@ def _add_authorization_code_tables(db: peewee.Database) -> None:
     db.create_tables([AuthorizationCode, RefreshToken, Consent], safe=True)
 
 
+def _add_username_case_index(db: peewee.Database) -> None:
+    clashes = query_username_case_clashes()
+    if clashes:
+        # Failing the upgrade would stop the gateway over names that worked
+        # before. create_user still rejects new clashes without the index.
+        log.warning(
+            "usernames differ only in letter case for %s; the unique index on"
+            " lower-cased usernames is not created",
+            ", ".join(clashes[:10]),
+        )
+        return
+    User._schema.create_indexes(safe=True)
+
+
+def _add_known_addresses(db: peewee.Database) -> None:
+    db.create_tables([KnownAddress], safe=True)
+
+
 # Single-column indexes that the composite indexes of the two models replace:
 # each is the first column of one of them.
 REPLACED_INDEXES = (
@@ -81,6 +100,8 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _add_web_sessions,
     _add_login_failures_and_switches,
     _add_authorization_code_tables,
+    _add_username_case_index,
+    _add_known_addresses,
     _add_report_indexes,
 ]
 

@@ -100,15 +100,5 @@ def end_user_sessions(user_id: int) -> int:
 
 def delete_old_sessions(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` sessions that expired or ended before ``before``."""
-    batch = (
-        WebSession.select(WebSession.id)
-        .where(
-            (WebSession.expires_at < before)
-            | (WebSession.ended_at.is_null(False) & (WebSession.ended_at < before))
-        )
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(WebSession.delete().where(WebSession.id.in_(ids)).execute())
+    ended = WebSession.ended_at.is_null(False) & (WebSession.ended_at < before)
+    return WebSession.delete_batch((WebSession.expires_at < before) | ended, limit)

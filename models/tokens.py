@@ -135,15 +135,7 @@ def revoke_tokens(*conditions: peewee.Expression) -> int:
 
 def delete_expired_tokens(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` tokens that expired before ``before``."""
-    batch = (
-        AccessToken.select(AccessToken.id)
-        .where(AccessToken.expires_at < before)
-        .limit(limit)
-    )
-    ids = [row.id for row in batch]
-    if not ids:
-        return 0
-    return int(AccessToken.delete().where(AccessToken.id.in_(ids)).execute())
+    return AccessToken.delete_batch(AccessToken.expires_at < before, limit)
 
 
 INSERT_TOKEN = PreparedQuery(

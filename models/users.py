@@ -48,6 +48,13 @@ class User(BaseModel):
         return self.kind == STAFF
 
 
+# Unique ignoring case: two usernames may not differ only in letter case.
+USERNAME_CASE_INDEX = User.index(
+    peewee.fn.LOWER(User.username), unique=True, name="user_username_lower"
+)
+User.add_index(USERNAME_CASE_INDEX)
+
+
 class Permission(BaseModel):
     user = peewee.ForeignKeyField(User, backref="permissions", on_delete="CASCADE")
     integration = peewee.CharField(max_length=64)
@@ -57,9 +64,14 @@ class Permission(BaseModel):
         indexes = ((("user", "integration", "permission"), True),)
 
 
+def check_username_syntax(username: str) -> bool:
+    """Return whether ``username`` has the syntax every stored username has."""
+    return USERNAME_PATTERN.match(username) is not None
+
+
 def validate_username(username: str) -> None:
     """Raise :class:`UserError` unless ``username`` is a valid user name."""
-    if not USERNAME_PATTERN.match(username):
+    if not check_username_syntax(username):
         raise UserError(
             "invalid username: use 1 to 150 letters, digits and . _ @ + -,"
             " starting with a letter or digit"
@@ -84,10 +96,40 @@ def query_user(username: str) -> User | None:
     return user
 
 
+def query_username_ignoring_case(username: str) -> str | None:
+    """Return the stored username that equals ``username`` ignoring case, or None.
+
+    Usernames are ASCII, so SQL ``LOWER`` folds them the same way on SQLite
+    and PostgreSQL.
+    """
+    row = (
+        User.select(User.username)
+        .where(peewee.fn.LOWER(User.username) == username.lower())
+        .first()
+    )
+    return None if row is None else str(row.username)
+
+
+def query_username_case_clashes() -> list[str]:
+    """Return the lower-cased usernames that more than one user has."""
+    lowered = peewee.fn.LOWER(User.username)
+    query = (
+        User.select(lowered)
+        .group_by(lowered)
+        .having(peewee.fn.COUNT(User.id) > 1)
+        .order_by(lowered)
+    )
+    return [str(row[0]) for row in query.tuples().iterator()]
+
+
 def create_user(
     username: str, kind: str, password_hash: str, vendor: str | None = None
 ) -> User:
-    """Insert a user; raise :class:`UserError` when the name is invalid or taken."""
+    """Insert a user; raise :class:`UserError` when the name is invalid or taken.
+
+    A name is taken when it equals an existing one ignoring case, so
+    ``Alice`` cannot be created next to ``alice``.
+    """
     validate_username(username)
     if kind not in USER_KINDS:
         raise UserError(f"invalid user kind {kind!r}: expected one of {USER_KINDS}")
@@ -95,6 +137,14 @@ def create_user(
         raise UserError("a vendor label is only for service accounts")
     if vendor is not None and len(vendor) > 200:
         raise UserError("vendor label is longer than 200 characters")
+    existing = query_username_ignoring_case(username)
+    if existing == username:
+        raise UserError(f"user {username!r} already exists")
+    if existing is not None:
+        raise UserError(
+            f"a user named {existing!r} already exists, so choose a username"
+            " that differs in more than letter case"
+        )
     try:
         with database.atomic():
             return User.create(

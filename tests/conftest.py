@@ -19,6 +19,7 @@ from typing import Any
 
 import peewee
 import pytest
+import tornado.httpserver
 import tornado.ioloop
 import tornado.testing
 import tornado.web
@@ -26,11 +27,12 @@ import tornado.web
 import models
 from auth.clients import create_client
 from config import Settings, load_settings
+from handlers.application import make_app
 from handlers.gateway import Gateway, build_gateway
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from models.users import EXECUTE, SERVICE_ACCOUNT, User, create_user, grant_permission
 from plugins.loader import IntegrationRegistry, load_integrations
-from server import make_app
+from tests.oauth_support import LOOPBACK_REDIRECT_URI, REDIRECT_URI, OAuthCaller
 
 pytest_plugins = ["tests.page_fixtures"]
 
@@ -38,6 +40,7 @@ POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
 TEST_BCRYPT_ROUNDS = 4
 PASSWORD = "correct horse battery"
+ISSUER = "http://127.0.0.1:8000"
 
 
 def _admin_connection(url: str) -> peewee.PostgresqlDatabase:
@@ -51,27 +54,26 @@ def _admin_connection(url: str) -> peewee.PostgresqlDatabase:
     )
 
 
-def create_postgres_database(url: str) -> str:
-    """Create an empty database next to the one in ``url``; return its URL."""
-    name = "gw_test_" + uuid.uuid4().hex[:12]
+def _run_admin_sql(url: str, sql: str) -> None:
     admin = _admin_connection(url)
     admin.connect()
     try:
-        admin.execute_sql(f'CREATE DATABASE "{name}"')
+        admin.execute_sql(sql)
     finally:
         admin.close()
+
+
+def create_postgres_database(url: str) -> str:
+    """Create an empty database next to the one in ``url``; return its URL."""
+    name = "gw_test_" + uuid.uuid4().hex[:12]
+    _run_admin_sql(url, f'CREATE DATABASE "{name}"')
     parsed = urllib.parse.urlsplit(url)
     return parsed._replace(path="/" + name).geturl()
 
 
 def drop_postgres_database(url: str) -> None:
     name = urllib.parse.urlsplit(url).path.strip("/")
-    admin = _admin_connection(url)
-    admin.connect()
-    try:
-        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    _run_admin_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -100,6 +102,38 @@ def _unused_port() -> Iterator[tuple[socket.socket, int]]:
     sock, port = tornado.testing.bind_unused_port()
     yield sock, port
     sock.close()
+
+
+@pytest.fixture
+def http_server_options() -> dict[str, Any]:
+    """Keyword arguments of the test ``HTTPServer``, which a module may override."""
+    return {}
+
+
+@pytest.fixture
+def http_server(
+    request: pytest.FixtureRequest,
+    io_loop: tornado.ioloop.IOLoop,
+    _unused_port: tuple[socket.socket, int],
+    app: tornado.web.Application,
+    http_server_options: dict[str, Any],
+) -> Iterator[tornado.httpserver.HTTPServer]:
+    """pytest-tornado's test server, with ``app`` as a declared dependency.
+
+    pytest-tornado 0.8.1 looks ``app`` up only while its fixture runs, so pytest
+    does not parametrize a test that requests just ``http_client`` and
+    ``base_url`` by ``database_url``, and the lookup fails at setup. Declaring
+    ``app`` here runs every such test once per backend. Unlike pytest-tornado,
+    this fixture ignores the ``--app-fixture`` option, which the suite never sets.
+    """
+    server = tornado.httpserver.HTTPServer(app, **http_server_options)
+    server.add_socket(_unused_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(
+        server.close_all_connections,
+        timeout=request.config.option.async_test_timeout,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -139,14 +173,16 @@ def db(database_url: str) -> Iterator[peewee.Database]:
     database.close()
 
 
+def load_test_settings(database_url: str, **overrides: Any) -> Settings:
+    """Build test settings for ``database_url``, with ``overrides`` applied last."""
+    values: dict[str, Any] = {"bcrypt_rounds": TEST_BCRYPT_ROUNDS, "issuer": ISSUER}
+    values.update(overrides)
+    return load_settings(environ={}, database_url=database_url, **values)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(
-        environ={},
-        database_url=database_url,
-        bcrypt_rounds=TEST_BCRYPT_ROUNDS,
-        issuer="http://127.0.0.1:8000",
-    )
+    return load_test_settings(database_url)
 
 
 @pytest.fixture
@@ -167,6 +203,18 @@ def gateway(
 def app(gateway: Gateway) -> tornado.web.Application:
     """The Tornado application that pytest-tornado serves."""
     return make_app(gateway)
+
+
+@pytest.fixture
+def api(base_url: str) -> str:
+    """The base URL of the served application, for the partner API tests."""
+    return base_url
+
+
+@pytest.fixture
+def oauth(http_client: Any, base_url: str, gateway: Gateway) -> OAuthCaller:
+    """A partner system that calls the served token endpoints and ``echo``."""
+    return OAuthCaller(http_client, base_url, gateway)
 
 
 @pytest.fixture
@@ -262,7 +310,7 @@ def ac_client(
     client, secret = make_client(
         name="Partner portal",
         grant_types=[AUTHORIZATION_CODE],
-        redirect_uris=["https://partner.example/callback"],
+        redirect_uris=[REDIRECT_URI],
     )
     assert secret is not None
     return client, secret
@@ -275,6 +323,6 @@ def public_client(make_client: Callable[..., tuple[Client, str | None]]) -> Clie
         name="Partner desktop app",
         client_type="public",
         grant_types=[AUTHORIZATION_CODE],
-        redirect_uris=["http://127.0.0.1/callback"],
+        redirect_uris=[LOOPBACK_REDIRECT_URI],
     )
     return client

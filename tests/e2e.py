@@ -9,13 +9,36 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
+import models
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server.py"
+# ``server.py`` arguments that register a client-credentials application
+# acting as the service account ``partner-sa``.
+CREATE_CC_APP = (
+    "create-app",
+    "--grant-type",
+    "client-credentials",
+    "--user",
+    "partner-sa",
+)
+
+
+@contextmanager
+def open_database(url: str) -> Iterator[None]:
+    """Open the server's database in this process while the block runs."""
+    database = models.open_database(url)
+    try:
+        yield
+    finally:
+        database.close()
 
 
 def free_port() -> int:
@@ -98,7 +121,8 @@ class GatewayProcess:
             try:
                 if requests.get(self.base_url + "/healthz", timeout=1).ok:
                     return self.base_url
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or too slow to answer on a loaded machine.
                 pass
             time.sleep(0.1)
         raise AssertionError(f"server did not answer within 30 s:\n{self.log()}")

@@ -1,14 +1,30 @@
-"""A browser-like HTTP client for page tests: keeps cookies, fills the xsrf field."""
+"""Helpers of the page tests.
+
+``PageClient`` is a browser-like HTTP client that keeps cookies and fills the
+xsrf field. The Playwright helpers drive Debian's headless Chromium.
+"""
 
 from __future__ import annotations
 
 import http.cookies
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none';"
@@ -31,6 +47,13 @@ def error_code(response: HTTPResponse) -> str:
     """Return the error code shown on an HTML error page."""
     match = re.search(r'<code class="error-code">([^<]*)</code>', text(response))
     assert match, f"no error code on the page: {text(response)[:500]}"
+    return match.group(1)
+
+
+def field_error(response: HTTPResponse, name: str) -> str:
+    """Return the error message shown next to the form field ``name``."""
+    match = re.search(rf'id="{name}-error">([^<]*)<', text(response))
+    assert match, f"no error for {name}"
     return match.group(1)
 
 
@@ -110,3 +133,17 @@ class PageClient:
         )
         assert response.code == 303, text(response)[:500]
         return response
+
+
+def screenshot(page: Any, request: pytest.FixtureRequest, name: str) -> None:
+    """Save ``page`` under ``test-artifacts/``, named after the test's backend."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    backend = request.node.callspec.params.get("server_database_url", "db")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    """Fill in and submit the login form of the current browser page."""
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#log-in")

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import peewee
+import pytest
 import tornado.httpclient
 from playhouse import db_url
 
+from handlers.gateway import Gateway
 from models.audit import AuditEvent
 from models.runs import IntegrationRun
 
@@ -114,3 +116,16 @@ def committed_runs(url: str, **where: Any) -> list[IntegrationRun]:
         for name, value in where.items():
             query = query.where(getattr(IntegrationRun, name) == value)
         return list(query)
+
+
+class CheckCounter:
+    """Counts calls to ``PasswordHasher.check`` and passes them through."""
+
+    def __init__(self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self._original = gateway.hasher.check
+        monkeypatch.setattr(gateway.hasher, "check", self)
+
+    async def __call__(self, password: str, password_hash: str | None) -> bool:
+        self.calls += 1
+        return await self._original(password, password_hash)

@@ -11,19 +11,18 @@ import pytest
 from auth.clients import digest_secret
 from models.audit import AuditEvent
 from models.clients import Client, query_client
-from tests.conftest import basic_header
-from tests.pages import PageClient, assert_page_headers, error_code, text
+from tests.pages import (
+    PageClient,
+    assert_page_headers,
+    error_code,
+    field_error,
+    text,
+)
 
 
 def input_value(response, element_id: str) -> str:
     match = re.search(rf'id="{element_id}" value="([^"]*)"', text(response))
     assert match, f"no input {element_id}"
-    return match.group(1)
-
-
-def field_error(response, name: str) -> str:
-    match = re.search(rf'id="{name}-error">([^<]*)<', text(response))
-    assert match, f"no error for {name}"
     return match.group(1)
 
 
@@ -44,29 +43,6 @@ async def open_new_form(
     return input_value(response, "client_id"), secret, pending.group(1)
 
 
-async def fetch_token(http_client, base_url, client_id: str, secret: str):
-    return await http_client.fetch(
-        base_url + "/o/token/",
-        method="POST",
-        body="grant_type=client_credentials",
-        headers={
-            "Authorization": basic_header(client_id, secret),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        raise_error=False,
-    )
-
-
-async def call_echo(http_client, base_url, token: str):
-    return await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": f"Bearer {token}"},
-        raise_error=False,
-    )
-
-
 def cc_form(pending: str, account_id: int, **fields: str) -> dict[str, str]:
     form = {
         "pending": pending,
@@ -82,7 +58,7 @@ def cc_form(pending: str, account_id: int, **fields: str) -> dict[str, str]:
 
 @pytest.mark.gen_test
 async def test_add_application_flow(
-    staff_user, service_account, login_as, http_client, base_url, gateway
+    staff_user, service_account, login_as, oauth, gateway
 ):
     pages = await login_as("sam")
     client_id, secret, pending = await open_new_form(pages)
@@ -111,10 +87,10 @@ async def test_add_application_flow(
     assert client_id in text(reloaded)
     assert secret not in text(reloaded)
 
-    token_response = await fetch_token(http_client, base_url, client_id, secret)
+    token_response = await oauth.request_client_credentials(client_id, secret)
     assert token_response.code == 200
     token = json.loads(token_response.body)["access_token"]
-    assert (await call_echo(http_client, base_url, token)).code == 200
+    assert (await oauth.call_echo(token)).code == 200
     event = AuditEvent.get(AuditEvent.action == "client.create")
     assert event.actor == "sam"
     assert event.client_id == client_id
@@ -269,9 +245,7 @@ async def test_edit_application_error(staff_user, cc_client, login_as):
 
 
 @pytest.mark.gen_test
-async def test_new_secret_replaces_old(
-    staff_user, cc_client, login_as, http_client, base_url
-):
+async def test_new_secret_replaces_old(staff_user, cc_client, login_as, oauth):
     client, old_secret = cc_client
     pages = await login_as("sam")
     await pages.get(f"/admin/applications/{client.client_id}")
@@ -281,10 +255,10 @@ async def test_new_secret_replaces_old(
     new_secret = input_value(response, "client_secret")
     assert new_secret != old_secret
 
-    old = await fetch_token(http_client, base_url, client.client_id, old_secret)
+    old = await oauth.request_client_credentials(client.client_id, old_secret)
     assert old.code == 401
     assert json.loads(old.body)["error"] == "invalid_client"
-    new = await fetch_token(http_client, base_url, client.client_id, new_secret)
+    new = await oauth.request_client_credentials(client.client_id, new_secret)
     assert new.code == 200
     reloaded = await pages.get(f"/admin/applications/{client.client_id}")
     assert new_secret not in text(reloaded)
@@ -293,12 +267,12 @@ async def test_new_secret_replaces_old(
 
 @pytest.mark.gen_test
 async def test_delete_application_revokes_tokens(
-    staff_user, cc_client, login_as, http_client, base_url
+    staff_user, cc_client, login_as, oauth
 ):
     client, secret = cc_client
-    token_response = await fetch_token(http_client, base_url, client.client_id, secret)
+    token_response = await oauth.request_client_credentials(client.client_id, secret)
     token = json.loads(token_response.body)["access_token"]
-    assert (await call_echo(http_client, base_url, token)).code == 200
+    assert (await oauth.call_echo(token)).code == 200
 
     pages = await login_as("sam")
     await pages.get(f"/admin/applications/{client.client_id}")
@@ -312,7 +286,7 @@ async def test_delete_application_revokes_tokens(
     assert response.code == 303
     assert response.headers["Location"] == "/admin/applications?notice=deleted"
     assert query_client(client.client_id) is None
-    call = await call_echo(http_client, base_url, token)
+    call = await oauth.call_echo(token)
     assert call.code == 401
     assert 'error="invalid_token"' in ",".join(
         call.headers.get_list("WWW-Authenticate")

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from models.audit import AuditEvent
 from models.sessions import WebSession
 from models.users import query_user
 from tests.conftest import PASSWORD
-from tests.pages import assert_page_headers, text
+from tests.pages import assert_page_headers, field_error, text
 
 NEW_PASSWORD = "a new long password"
-
-
-def field_error(response, name: str) -> str:
-    match = re.search(rf'id="{name}-error">([^<]*)<', text(response))
-    assert match, f"no error for {name}"
-    return match.group(1)
 
 
 def live_sessions(user_id: int) -> int:

@@ -15,16 +15,6 @@ from models.base import utcnow
 from tests.pages import assert_page_headers, text
 
 
-async def call_echo(http_client, base_url, token: str):
-    return await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": f"Bearer {token}"},
-        raise_error=False,
-    )
-
-
 @pytest.mark.gen_test
 async def test_token_list_never_shows_token(
     staff_user, service_account, cc_client, login_as, gateway
@@ -65,19 +55,19 @@ async def test_token_list_filters(
 
 @pytest.mark.gen_test
 async def test_revoke_token(
-    staff_user, service_account, cc_client, login_as, gateway, http_client, base_url
+    staff_user, service_account, cc_client, login_as, gateway, oauth
 ):
     client, _ = cc_client
     token, record = gateway.tokens.issue(
         service_account, client.client_id, "integration:echo"
     )
-    assert (await call_echo(http_client, base_url, token)).code == 200
+    assert (await oauth.call_echo(token)).code == 200
     pages = await login_as("sam")
     await pages.get("/admin/tokens")
     response = await pages.post("/admin/tokens/revoke", {"jti": record.jti})
     assert response.code == 303
     assert response.headers["Location"] == "/admin/tokens?notice=revoked"
-    call = await call_echo(http_client, base_url, token)
+    call = await oauth.call_echo(token)
     assert call.code == 401
     assert json.loads(call.body)["error"] == "invalid_token"
     assert record.jti not in text(await pages.get("/admin/tokens"))

@@ -11,21 +11,22 @@ from models.sessions import WebSession
 from models.tokens import AccessToken
 from models.users import SERVICE_ACCOUNT, User, query_user
 from tests.conftest import PASSWORD, basic_header
-from tests.pages import assert_page_headers, text
+from tests.pages import assert_page_headers, field_error, text
 
 NEW_PASSWORD = "a new long password"
-
-
-def field_error(response, name: str) -> str:
-    match = re.search(rf'id="{name}-error">([^<]*)<', text(response))
-    assert match, f"no error for {name}"
-    return match.group(1)
 
 
 def shown_password(response) -> str:
     match = re.search(r'id="generated-password" value="([^"]+)"', text(response))
     assert match, "no generated password on the page"
     return match.group(1)
+
+
+async def submit_new_user(login_as, fields: dict[str, str]):
+    """Log in as staff user ``sam`` and submit the Add User form with ``fields``."""
+    pages = await login_as("sam")
+    await pages.get("/admin/users/new")
+    return await pages.post("/admin/users/new", fields)
 
 
 async def execute_echo(http_client, base_url, authorization: str):
@@ -40,10 +41,8 @@ async def execute_echo(http_client, base_url, authorization: str):
 
 @pytest.mark.gen_test
 async def test_create_standard_user(staff_user, login_as):
-    pages = await login_as("sam")
-    await pages.get("/admin/users/new")
-    response = await pages.post(
-        "/admin/users/new",
+    response = await submit_new_user(
+        login_as,
         {
             "username": "dora",
             "kind": "standard",
@@ -67,10 +66,8 @@ async def test_create_standard_user(staff_user, login_as):
 
 @pytest.mark.gen_test
 async def test_create_service_account(staff_user, login_as, http_client, base_url):
-    pages = await login_as("sam")
-    await pages.get("/admin/users/new")
-    response = await pages.post(
-        "/admin/users/new",
+    response = await submit_new_user(
+        login_as,
         {"username": "robot", "kind": "service_account", "vendor": "Acme"},
     )
     assert response.code == 200
@@ -90,10 +87,8 @@ async def test_create_service_account(staff_user, login_as, http_client, base_ur
 
 @pytest.mark.gen_test
 async def test_create_user_errors_keep_input(staff_user, login_as):
-    pages = await login_as("sam")
-    await pages.get("/admin/users/new")
-    response = await pages.post(
-        "/admin/users/new",
+    response = await submit_new_user(
+        login_as,
         {
             "username": "bad name",
             "kind": "standard",
@@ -118,10 +113,8 @@ async def test_create_user_errors_keep_input(staff_user, login_as):
 
 @pytest.mark.gen_test
 async def test_create_user_password_mismatch(staff_user, login_as):
-    pages = await login_as("sam")
-    await pages.get("/admin/users/new")
-    response = await pages.post(
-        "/admin/users/new",
+    response = await submit_new_user(
+        login_as,
         {
             "username": "dora",
             "kind": "staff",
@@ -138,10 +131,8 @@ async def test_create_user_password_mismatch(staff_user, login_as):
 
 @pytest.mark.gen_test
 async def test_create_user_duplicate(staff_user, login_as):
-    pages = await login_as("sam")
-    await pages.get("/admin/users/new")
-    response = await pages.post(
-        "/admin/users/new",
+    response = await submit_new_user(
+        login_as,
         {
             "username": "sam",
             "kind": "standard",
@@ -152,6 +143,29 @@ async def test_create_user_duplicate(staff_user, login_as):
     assert response.code == 422
     assert field_error(response, "username") == "user &#39;sam&#39; already exists"
     assert User.select().where(User.username == "sam").count() == 1
+
+
+@pytest.mark.gen_test
+async def test_create_user_differing_in_case(staff_user, login_as):
+    pages = await login_as("sam")
+    await pages.get("/admin/users/new")
+    response = await pages.post(
+        "/admin/users/new",
+        {
+            "username": "Sam",
+            "kind": "service_account",
+            "vendor": "ACME",
+        },
+    )
+    assert response.code == 422
+    assert_page_headers(response)
+    assert field_error(response, "username") == (
+        "a user named &#39;sam&#39; already exists, so choose a username that"
+        " differs in more than letter case"
+    )
+    assert 'value="Sam"' in text(response)
+    assert query_user("Sam") is None
+    assert User.select().count() == 1
 
 
 @pytest.mark.gen_test

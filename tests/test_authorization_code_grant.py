@@ -15,43 +15,23 @@ from models.codes import AuthorizationCode
 from models.refresh_tokens import RefreshToken
 from models.tokens import AccessToken
 from models.users import User, set_active
-from tests.conftest import basic_header
 from tests.oauth_support import (
     ECHO_SCOPE,
+    LOOPBACK_REDIRECT_URI,
     REDIRECT_URI,
     VERIFIER,
+    OAuthCaller,
     assert_oauth_error,
+    basic,
+    code_form,
     issue_code,
     json_body,
-    post_form,
 )
-
-
-def code_form(code: str, **extra: str) -> dict[str, str]:
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": VERIFIER,
-    }
-    form.update(extra)
-    return {name: value for name, value in form.items() if value != "-"}
-
-
-async def call_echo(http_client: Any, base_url: str, token: str) -> Any:
-    return await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": f"Bearer {token}"},
-        raise_error=False,
-    )
 
 
 @pytest.mark.gen_test
 async def test_confidential_client_gets_tokens(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -59,12 +39,7 @@ async def test_confidential_client_gets_tokens(
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
 
     assert response.code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -74,7 +49,7 @@ async def test_confidential_client_gets_tokens(
     assert body["scope"] == ECHO_SCOPE
     assert body["expires_in"] == gateway.settings.access_token_lifetime_seconds
     assert len(body["refresh_token"]) >= 43
-    echo = await call_echo(http_client, base_url, body["access_token"])
+    echo = await oauth.call_echo(body["access_token"])
     assert echo.code == 200
     principal = json.loads(echo.body)["principal"]
     assert principal == {
@@ -87,17 +62,14 @@ async def test_confidential_client_gets_tokens(
 
 @pytest.mark.gen_test
 async def test_public_client_names_itself_with_pkce(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    public_client: Client,
-    standard_user: User,
+    oauth: OAuthCaller, gateway: Gateway, public_client: Client, standard_user: User
 ) -> None:
     redirect_uri = "http://127.0.0.1:50111/callback"
     code = issue_code(gateway, public_client, standard_user, redirect_uri=redirect_uri)
-    form = code_form(code, client_id=public_client.client_id, redirect_uri=redirect_uri)
 
-    response = await post_form(http_client, base_url + "/o/token/", form)
+    response = await oauth.redeem_code(
+        code, None, client_id=public_client.client_id, redirect_uri=redirect_uri
+    )
 
     assert response.code == 200, response.body
     assert "refresh_token" in json_body(response)
@@ -105,20 +77,14 @@ async def test_public_client_names_itself_with_pkce(
 
 @pytest.mark.gen_test
 async def test_code_and_refresh_token_stored_as_digests(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
     refresh_token = json_body(response)["refresh_token"]
 
     stored_codes = [row.code_digest for row in AuthorizationCode.select()]
@@ -130,8 +96,7 @@ async def test_code_and_refresh_token_stored_as_digests(
 
 @pytest.mark.gen_test
 async def test_code_of_another_client_is_invalid_grant(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     make_client: Any,
@@ -143,20 +108,14 @@ async def test_code_of_another_client_is_invalid_grant(
     )
     code = issue_code(gateway, client, standard_user)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(other.client_id, other_secret),
-    )
+    response = await oauth.redeem_code(code, basic(other.client_id, other_secret))
 
     assert_oauth_error(response, 400, "invalid_grant")
 
 
 @pytest.mark.gen_test
 async def test_wrong_secret_is_invalid_client(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -164,12 +123,7 @@ async def test_wrong_secret_is_invalid_client(
     client, _ = ac_client
     code = issue_code(gateway, client, standard_user)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, "not-the-secret"),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, "not-the-secret"))
 
     assert_oauth_error(response, 401, "invalid_client", challenge=True)
 
@@ -184,8 +138,7 @@ async def test_wrong_secret_is_invalid_client(
 )
 @pytest.mark.gen_test
 async def test_redirect_uri_must_repeat_the_request(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -196,11 +149,8 @@ async def test_redirect_uri_must_repeat_the_request(
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code, redirect_uri=redirect_uri),
-        basic_header(client.client_id, secret),
+    response = await oauth.redeem_code(
+        code, basic(client.client_id, secret), redirect_uri=redirect_uri
     )
 
     assert_oauth_error(response, status, error)
@@ -208,8 +158,7 @@ async def test_redirect_uri_must_repeat_the_request(
 
 @pytest.mark.gen_test
 async def test_redirect_uri_optional_when_request_omitted_it(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -217,11 +166,8 @@ async def test_redirect_uri_optional_when_request_omitted_it(
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user, redirect_uri_sent=False)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code, redirect_uri="-"),
-        basic_header(client.client_id, secret),
+    response = await oauth.redeem_code(
+        code, basic(client.client_id, secret), redirect_uri="-"
     )
 
     assert response.code == 200, response.body
@@ -234,13 +180,13 @@ async def test_redirect_uri_optional_when_request_omitted_it(
         ("a" * 43, 400, "invalid_grant"),  # well-formed, wrong
         (VERIFIER[:42], 400, "invalid_request"),  # too short
         (VERIFIER + "+", 400, "invalid_request"),  # invalid character
+        (VERIFIER + "\n", 400, "invalid_request"),  # trailing line break
         ("a" * 129, 400, "invalid_request"),  # too long
     ],
 )
 @pytest.mark.gen_test
 async def test_pkce_verifier_errors(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     public_client: Client,
     standard_user: User,
@@ -248,31 +194,25 @@ async def test_pkce_verifier_errors(
     status: int,
     error: str,
 ) -> None:
-    redirect_uri = "http://127.0.0.1/callback"
-    code = issue_code(gateway, public_client, standard_user, redirect_uri=redirect_uri)
-    form = code_form(
-        code,
-        client_id=public_client.client_id,
-        redirect_uri=redirect_uri,
-        code_verifier=verifier,
+    code = issue_code(
+        gateway, public_client, standard_user, redirect_uri=LOOPBACK_REDIRECT_URI
     )
+    public = {
+        "client_id": public_client.client_id,
+        "redirect_uri": LOOPBACK_REDIRECT_URI,
+    }
 
-    response = await post_form(http_client, base_url + "/o/token/", form)
+    response = await oauth.redeem_code(code, None, code_verifier=verifier, **public)
 
     assert_oauth_error(response, status, error)
     # A failed attempt leaves the code unused: the right verifier still works.
-    retry = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code, client_id=public_client.client_id, redirect_uri=redirect_uri),
-    )
+    retry = await oauth.redeem_code(code, None, **public)
     assert retry.code == 200, retry.body
 
 
 @pytest.mark.gen_test
 async def test_verifier_without_challenge_is_downgrade(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -280,12 +220,7 @@ async def test_verifier_without_challenge_is_downgrade(
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user, challenge=None)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
 
     assert_oauth_error(response, 400, "invalid_request")
     assert "code_challenge" in json_body(response)["error_description"]
@@ -293,8 +228,7 @@ async def test_verifier_without_challenge_is_downgrade(
 
 @pytest.mark.gen_test
 async def test_confidential_client_without_pkce_succeeds(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
@@ -302,11 +236,8 @@ async def test_confidential_client_without_pkce_succeeds(
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user, challenge=None)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code, code_verifier="-"),
-        basic_header(client.client_id, secret),
+    response = await oauth.redeem_code(
+        code, basic(client.client_id, secret), code_verifier="-"
     )
 
     assert response.code == 200, response.body
@@ -314,119 +245,75 @@ async def test_confidential_client_without_pkce_succeeds(
 
 @pytest.mark.gen_test
 async def test_code_replay_revokes_issued_tokens(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
-    auth = basic_header(client.client_id, secret)
-    first = await post_form(http_client, base_url + "/o/token/", code_form(code), auth)
-    tokens = json_body(first)
-    assert (await call_echo(http_client, base_url, tokens["access_token"])).code == 200
+    auth = basic(client.client_id, secret)
+    tokens = await oauth.exchange_code(code, auth)
+    assert (await oauth.call_echo(tokens["access_token"])).code == 200
 
-    replay = await post_form(http_client, base_url + "/o/token/", code_form(code), auth)
+    replay = await oauth.redeem_code(code, auth)
 
     assert_oauth_error(replay, 400, "invalid_grant")
-    echo = await call_echo(http_client, base_url, tokens["access_token"])
+    echo = await oauth.call_echo(tokens["access_token"])
     assert echo.code == 401
     assert 'error="invalid_token"' in echo.headers.get_list("WWW-Authenticate")[1]
-    refresh = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-        auth,
-    )
+    refresh = await oauth.refresh(client, secret, tokens["refresh_token"])
     assert_oauth_error(refresh, 400, "invalid_grant")
     assert AccessToken.select().where(AccessToken.revoked_at.is_null()).count() == 0
     events = AuditEvent.select().where(AuditEvent.action == "grant.revoke")
     assert events.count() == 1
 
 
+@pytest.mark.parametrize("state", ["expired", "user_deactivated"])
 @pytest.mark.gen_test
-async def test_expired_code_is_invalid_grant(
-    http_client: Any,
-    base_url: str,
+async def test_dead_code_is_invalid_grant(
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
+    state: str,
 ) -> None:
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
-    past = datetime.datetime(2000, 1, 1)
-    AuthorizationCode.update(expires_at=past).execute()
+    if state == "expired":
+        past = datetime.datetime(2000, 1, 1)
+        AuthorizationCode.update(expires_at=past).execute()
+    else:
+        set_active(standard_user, False)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
 
     assert_oauth_error(response, 400, "invalid_grant")
 
 
-@pytest.mark.parametrize("code", ["unknown-code", "x" * 300])
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("unknown-code", "invalid_grant"),
+        ("x" * 300, "invalid_grant"),
+        ("-", "invalid_request"),
+    ],
+    ids=["unknown", "long", "missing"],
+)
 @pytest.mark.gen_test
-async def test_unknown_code_is_invalid_grant(
-    http_client: Any, base_url: str, ac_client: tuple[Client, str], code: str
+async def test_unknown_or_missing_code(
+    oauth: OAuthCaller, ac_client: tuple[Client, str], code: str, error: str
 ) -> None:
     client, secret = ac_client
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
 
-    assert_oauth_error(response, 400, "invalid_grant")
-
-
-@pytest.mark.gen_test
-async def test_missing_code_is_invalid_request(
-    http_client: Any, base_url: str, ac_client: tuple[Client, str]
-) -> None:
-    client, secret = ac_client
-
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form("-"),
-        basic_header(client.client_id, secret),
-    )
-
-    assert_oauth_error(response, 400, "invalid_request")
-
-
-@pytest.mark.gen_test
-async def test_code_of_deactivated_user_is_invalid_grant(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
-) -> None:
-    client, secret = ac_client
-    code = issue_code(gateway, client, standard_user)
-    set_active(standard_user, False)
-
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
-
-    assert_oauth_error(response, 400, "invalid_grant")
+    assert_oauth_error(response, 400, error)
 
 
 @pytest.mark.gen_test
 async def test_client_credentials_client_cannot_redeem_codes(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     cc_client: tuple[Client, str],
     standard_user: User,
@@ -434,12 +321,7 @@ async def test_client_credentials_client_cannot_redeem_codes(
     client, secret = cc_client
     code = issue_code(gateway, client, standard_user)
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.redeem_code(code, basic(client.client_id, secret))
 
     assert_oauth_error(response, 400, "unauthorized_client")
 
@@ -453,49 +335,36 @@ async def test_client_credentials_client_cannot_redeem_codes(
 )
 @pytest.mark.gen_test
 async def test_repeated_parameter_is_invalid_request(
-    http_client: Any, base_url: str, ac_client: tuple[Client, str], body: str
+    oauth: OAuthCaller, ac_client: tuple[Client, str], body: str
 ) -> None:
     client, secret = ac_client
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        body,
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.post("/o/token/", body, basic(client.client_id, secret))
 
     assert_oauth_error(response, 400, "invalid_request")
 
 
 @pytest.mark.gen_test
 async def test_query_string_credentials_are_rejected(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
     code = issue_code(gateway, client, standard_user)
-    url = base_url + f"/o/token/?client_id={client.client_id}&client_secret={secret}"
+    path = f"/o/token/?client_id={client.client_id}&client_secret={secret}"
 
-    response = await post_form(http_client, url, code_form(code))
+    response = await oauth.post(path, code_form(code))
 
     assert_oauth_error(response, 400, "invalid_request")
     # The code was not consumed by the refused request.
-    ok = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        code_form(code),
-        basic_header(client.client_id, secret),
-    )
+    ok = await oauth.redeem_code(code, basic(client.client_id, secret))
     assert ok.code == 200
 
 
 @pytest.mark.gen_test
-async def test_token_endpoint_rejects_get(
-    http_client: Any, base_url: str, ac_client: tuple[Client, str]
-) -> None:
+async def test_token_endpoint_rejects_get(http_client: Any, base_url: str) -> None:
     response = await http_client.fetch(
         base_url + "/o/token/?grant_type=authorization_code&code=x",
         raise_error=False,

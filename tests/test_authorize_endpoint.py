@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPResponse
 
-from handlers.gateway import Gateway
 from models.audit import AuditEvent
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from models.codes import AuthorizationCode
@@ -17,18 +16,17 @@ from models.consents import Consent
 from models.users import User, revoke_permission
 from plugins.base import Integration, IntegrationContext
 from plugins.loader import IntegrationRegistry
-from tests.conftest import PASSWORD, basic_header
+from tests.conftest import ISSUER, PASSWORD
 from tests.oauth_support import (
     CHALLENGE,
     ECHO_SCOPE,
     REDIRECT_URI,
-    VERIFIER,
+    OAuthCaller,
+    basic,
     json_body,
-    post_form,
 )
 from tests.pages import PageClient, assert_page_headers, error_code, text
 
-ISSUER = "http://127.0.0.1:8000"
 STATE = "af0ifjsldkj"
 
 
@@ -40,11 +38,6 @@ class OtherIntegration(Integration):
 
     async def run(self, context: IntegrationContext, payload: Any) -> Any:
         return {}
-
-
-@pytest.fixture
-def pages(app: Any, http_client: Any, base_url: str) -> PageClient:
-    return PageClient(http_client, base_url)
 
 
 @pytest.fixture
@@ -110,6 +103,21 @@ async def approve(pages: PageClient, path: str) -> HTTPResponse:
     page = await pages.get(path)
     assert page.code == 200, text(page)[:300]
     return await pages.post("/o/authorize/", consent_fields(page, "approve"))
+
+
+async def open_consent_page(pages: PageClient, client: Client) -> HTTPResponse:
+    """Log alice in and open the consent page of a request by ``client``."""
+    await pages.login("alice", PASSWORD)
+    return await pages.get(authorize_path(client))
+
+
+async def approve_and_redeem(
+    pages: PageClient, oauth: OAuthCaller, client: Client, secret: str
+) -> dict[str, Any]:
+    """Log alice in, approve ``client`` and redeem the code; return the tokens."""
+    await pages.login("alice", PASSWORD)
+    query = redirect_query(await approve(pages, authorize_path(client)), REDIRECT_URI)
+    return await oauth.exchange_code(query["code"], basic(client.client_id, secret))
 
 
 def consent_fields(page: HTTPResponse, decision: str) -> dict[str, str]:
@@ -248,6 +256,7 @@ async def test_error_page_escapes_nothing_from_request(
         ({"code_challenge_method": "-"}, "invalid_request"),
         ({"code_challenge": CHALLENGE[:-2]}, "invalid_request"),
         ({"code_challenge": "-"}, "invalid_request"),
+        ({"code_challenge": CHALLENGE + "\n"}, "invalid_request"),
         ({"scope": "integration:unknown"}, "invalid_scope"),
         ({"scope": "admin"}, "invalid_scope"),
         ({"scope": 'integration:"echo'}, "invalid_scope"),
@@ -410,8 +419,7 @@ async def test_omitted_scope_asks_for_all_held(
 @pytest.mark.gen_test
 async def test_approval_redirects_with_code_state_and_iss(
     pages: PageClient,
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
@@ -426,19 +434,8 @@ async def test_approval_redirects_with_code_state_and_iss(
     assert query["iss"] == ISSUER
     assert len(query["code"]) >= 43
     assert set(query) == {"code", "state", "iss"}
-    token = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": VERIFIER,
-        },
-        basic_header(client.client_id, secret),
-    )
-    assert token.code == 200, token.body
-    assert json_body(token)["scope"] == ECHO_SCOPE
+    token = await oauth.exchange_code(query["code"], basic(client.client_id, secret))
+    assert token["scope"] == ECHO_SCOPE
     events = AuditEvent.select().where(AuditEvent.action == "authorization.approve")
     assert [event.actor for event in events] == ["alice"]
 
@@ -448,8 +445,7 @@ async def test_denial_redirects_access_denied(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post("/o/authorize/", consent_fields(page, "deny"))
 
@@ -463,8 +459,7 @@ async def test_decision_without_xsrf_is_forbidden(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post(
         "/o/authorize/", consent_fields(page, "approve"), xsrf=False
@@ -481,8 +476,7 @@ async def test_unknown_decision_is_bad_request(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
 
     response = await pages.post("/o/authorize/", consent_fields(page, "maybe"))
 
@@ -499,8 +493,7 @@ async def test_tampered_scope_in_decision_is_checked(
     other_integration: None,
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
     fields = consent_fields(page, "approve")
     fields["scope"] = "integration:echo integration:other"
 
@@ -514,8 +507,7 @@ async def test_decision_after_logout_goes_to_login(
     pages: PageClient, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, _ = ac_client
-    await pages.login("alice", PASSWORD)
-    page = await pages.get(authorize_path(client))
+    page = await open_consent_page(pages, client)
     fields = consent_fields(page, "approve")
     await pages.post("/logout")
 
@@ -633,27 +625,12 @@ async def test_public_client_consent_is_asked_every_time(
 @pytest.mark.gen_test
 async def test_revoked_authorization_ends_tokens_and_consent(
     pages: PageClient,
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
-    await pages.login("alice", PASSWORD)
-    code = redirect_query(await approve(pages, authorize_path(client)), REDIRECT_URI)
-    tokens = json_body(
-        await post_form(
-            http_client,
-            base_url + "/o/token/",
-            {
-                "grant_type": "authorization_code",
-                "code": code["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": VERIFIER,
-            },
-            basic_header(client.client_id, secret),
-        )
-    )
+    tokens = await approve_and_redeem(pages, oauth, client, secret)
     account = await pages.get("/")
     assert "Partner portal" in text(account)
     assert client.client_id in text(account)
@@ -665,20 +642,8 @@ async def test_revoked_authorization_ends_tokens_and_consent(
     assert revoked.code == 303
     assert revoked.headers["Location"] == "/"
     assert "You have not authorized any application." in text(await pages.get("/"))
-    echo = await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": "Bearer " + tokens["access_token"]},
-        raise_error=False,
-    )
-    assert echo.code == 401
-    refresh = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-        basic_header(client.client_id, secret),
-    )
+    assert await oauth.echo_status(tokens["access_token"]) == 401
+    refresh = await oauth.refresh(client, secret, tokens["refresh_token"])
     assert refresh.code == 400
     assert (await pages.get(authorize_path(client))).code == 200
 
@@ -714,37 +679,15 @@ async def test_revoke_needs_xsrf(
 @pytest.mark.gen_test
 async def test_permission_removal_stops_user_token(
     pages: PageClient,
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
-    await pages.login("alice", PASSWORD)
-    code = redirect_query(await approve(pages, authorize_path(client)), REDIRECT_URI)
-    token = json_body(
-        await post_form(
-            http_client,
-            base_url + "/o/token/",
-            {
-                "grant_type": "authorization_code",
-                "code": code["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": VERIFIER,
-            },
-            basic_header(client.client_id, secret),
-        )
-    )["access_token"]
+    tokens = await approve_and_redeem(pages, oauth, client, secret)
     revoke_permission(standard_user, "echo", "execute")
 
-    response = await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": "Bearer " + token},
-        raise_error=False,
-    )
+    response = await oauth.call_echo(tokens["access_token"])
 
     assert response.code == 403
     assert json_body(response)["error"] == "forbidden"

@@ -7,9 +7,6 @@ screenshot under ``test-artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,70 +14,12 @@ import requests
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.pages import log_in, screenshot
+
 STAFF_PASSWORD = "staff password 123"
 PERSON_PASSWORD = "person password 123"
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless Chromium, or a skip (a failure when the browser is required)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium package"
-        if os.environ.get("GATEWAY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"GATEWAY_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new browser page that records console errors and failed requests."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    new_page = context.new_page()
-    new_page.set_default_timeout(10_000)
-    problems: list[str] = []
-    new_page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text) if message.type == "error" else None
-        ),
-    )
-    new_page.on("pageerror", lambda error: problems.append(str(error)))
-    new_page.problems = problems
-    yield new_page
-    context.close()
-
-
-def screenshot(page: Any, request: pytest.FixtureRequest, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    backend = request.node.callspec.params.get("server_database_url", "db")
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
-
-
-def log_in(page: Any, base_url: str, username: str, password: str) -> None:
-    page.goto(base_url + "/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#log-in")
 
 
 @pytest.fixture
@@ -144,7 +83,8 @@ def test_staff_sets_up_partner(
     page: Any, server: Any, request: pytest.FixtureRequest, monkeypatch: Any
 ) -> None:
     base_url = server.base_url
-    log_in(page, base_url, "admin", STAFF_PASSWORD)
+    page.goto(base_url + "/login")
+    log_in(page, "admin", STAFF_PASSWORD)
     assert page.url == base_url + "/admin/"
     screenshot(page, request, "dashboard")
 
@@ -192,7 +132,8 @@ def test_standard_user_kept_out(
     page: Any, server: Any, request: pytest.FixtureRequest
 ) -> None:
     base_url = server.base_url
-    log_in(page, base_url, "carol", PERSON_PASSWORD)
+    page.goto(base_url + "/login")
+    log_in(page, "carol", PERSON_PASSWORD)
     assert page.url == base_url + "/"
     assert "Your integrations" in page.inner_text("h1")
     assert page.locator("nav >> text=Dashboard").count() == 0
@@ -217,7 +158,8 @@ def test_login_page_rejects_service_account(
 ) -> None:
     created = gateway_process.cli_json("create-user", "robot", "--service-account")
     base_url = gateway_process.start()
-    log_in(page, base_url, "robot", created["password"])
+    page.goto(base_url + "/login")
+    log_in(page, "robot", created["password"])
     assert page.url == base_url + "/login"
     assert "Service accounts cannot log in" in page.inner_text("#login-error")
     screenshot(page, request, "login-service-account")

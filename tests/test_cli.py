@@ -8,34 +8,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import models
 from auth.passwords import PasswordHasher
 from models.audit import AuditEvent
 from models.clients import Client
 from models.users import Permission, User
+from tests.e2e import CREATE_CC_APP, open_database
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "long enough password"
 # For commands that stop before they open the database.
 SQLITE_ONLY = pytest.mark.parametrize("server_database_url", ["sqlite"], indirect=True)
-
-
-@contextmanager
-def open_database(url: str) -> Iterator[None]:
-    """Open the server's database in this process while the block runs."""
-    database = models.open_database(url)
-    try:
-        yield
-    finally:
-        database.close()
 
 
 def assert_fails(
@@ -142,6 +130,18 @@ def test_duplicate_user(cli: Any) -> None:
     assert_succeeds(create_user(cli, "alice"))
 
     assert_fails(create_user(cli, "alice", "--staff"), "user 'alice' already exists")
+
+
+def test_username_differing_in_case(cli: Any, server_database_url: str) -> None:
+    assert_succeeds(create_user(cli, "alice"))
+
+    assert_fails(
+        create_user(cli, "Alice"),
+        "a user named 'alice' already exists, so choose a username that differs"
+        " in more than letter case",
+    )
+    with open_database(server_database_url):
+        assert [user.username for user in User.select()] == ["alice"]
 
 
 @SQLITE_ONLY
@@ -330,16 +330,7 @@ def test_create_app_client_credentials(cli: Any, server_database_url: str) -> No
 def test_create_app_json(cli: Any) -> None:
     create_service_account(cli)
 
-    result = cli.run_cli(
-        "create-app",
-        "--name",
-        "ERP",
-        "--grant-type",
-        "client-credentials",
-        "--user",
-        "partner-sa",
-        "--json",
-    )
+    result = cli.run_cli(*CREATE_CC_APP, "--name", "ERP", "--json")
 
     output = json.loads(assert_succeeds(result))
     assert set(output) == {"client_id", "client_secret"}
@@ -428,16 +419,7 @@ def test_create_app_bad_grant_type(cli: Any) -> None:
 
 def test_delete_app(cli: Any, server_database_url: str) -> None:
     create_service_account(cli)
-    created = cli.run_cli(
-        "create-app",
-        "--name",
-        "ERP",
-        "--grant-type",
-        "client-credentials",
-        "--user",
-        "partner-sa",
-        "--json",
-    )
+    created = cli.run_cli(*CREATE_CC_APP, "--name", "ERP", "--json")
     client_id = json.loads(assert_succeeds(created))["client_id"]
 
     output = assert_succeeds(cli.run_cli("delete-app", client_id))
@@ -569,9 +551,8 @@ def test_unreachable_database(cli: Any, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("server_database_url", ["postgresql"], indirect=True)
 def test_postgresql_password_not_printed(cli: Any, server_database_url: str) -> None:
-    if not server_database_url.startswith("postgresql"):
-        pytest.skip("needs a PostgreSQL URL")
     url = server_database_url.replace("postgres@", "postgres:pw-s3cret@", 1)
     url = url.rsplit("/", 1)[0] + "/no_such_database_for_this_test"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import urllib.parse
 from collections.abc import Callable
 
 import pytest
@@ -15,21 +13,18 @@ from auth.client_auth import (
     ClientAuthenticationError,
     authenticate_client,
 )
-from auth.clients import CLIENT_ID_ALPHABET, digest_secret, generate_client_id
+from auth.clients import (
+    CLIENT_ID_ALPHABET,
+    ClientError,
+    digest_secret,
+    generate_client_id,
+)
 from auth.errors import InvalidRequestError
 from handlers.gateway import Gateway
 from models.clients import AUTHORIZATION_CODE, PUBLIC, Client
+from tests.oauth_support import basic
 
 ClientFactory = Callable[..., tuple[Client, str | None]]
-
-
-def basic(client_id: str, client_secret: str, encode_parts: bool = True) -> str:
-    """Build the header of RFC 6749 §2.3.1: form-encode each part, then Basic."""
-    if encode_parts:
-        client_id = urllib.parse.quote_plus(client_id)
-        client_secret = urllib.parse.quote_plus(client_secret)
-    raw = f"{client_id}:{client_secret}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def test_generated_client_ids() -> None:
@@ -51,6 +46,25 @@ def test_secret_stored_only_as_keyed_digest(
     assert stored.secret_digest == digest_secret(gateway.client_secret_key, secret)
     assert secret not in stored.secret_digest
     assert len(secret) >= 43  # 32 random bytes in URL-safe base64
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("client_id", "a" * 22 + "\n"),
+        ("client_id", "a" * 15),
+        ("client_secret", "s" * 43 + "\n"),
+        ("client_secret", "s" * 42),
+    ],
+)
+def test_chosen_id_or_secret_must_match_syntax(
+    make_client: ClientFactory, service_account: object, field: str, value: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        make_client(service_account=service_account, **{field: value})
+
+    assert caught.value.field == field
+    assert Client.select().count() == 0
 
 
 def test_basic_header(gateway: Gateway, cc_client: tuple[Client, str]) -> None:

@@ -19,8 +19,10 @@ from models.users import (
     set_password_hash,
 )
 from tests.conftest import PASSWORD
+from tests.support import CheckCounter
 
 UserFactory = Callable[..., User]
+ADDRESS = "192.0.2.1"
 
 
 def test_digest_hides_credential() -> None:
@@ -107,19 +109,6 @@ def test_forget_user() -> None:
     assert cache.check(theirs, 2, 1) is True
 
 
-class CheckCounter:
-    """Counts calls to ``PasswordHasher.check`` and passes them through."""
-
-    def __init__(self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._original = gateway.hasher.check
-        monkeypatch.setattr(gateway.hasher, "check", self)
-
-    async def __call__(self, password: str, password_hash: str | None) -> bool:
-        self.calls += 1
-        return await self._original(password, password_hash)
-
-
 @pytest.mark.gen_test
 async def test_second_check_skips_bcrypt(
     gateway: Gateway, make_user: UserFactory, monkeypatch: pytest.MonkeyPatch
@@ -128,8 +117,8 @@ async def test_second_check_skips_bcrypt(
     counter = CheckCounter(gateway, monkeypatch)
     authenticator = gateway.authenticator
 
-    first = await authenticator.authenticate("partner-sa", PASSWORD)
-    second = await authenticator.authenticate("partner-sa", PASSWORD)
+    first = await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS)
+    second = await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS)
 
     assert first is not None and first.id == user.id
     assert second is not None and second.id == user.id
@@ -144,7 +133,10 @@ async def test_wrong_password_never_cached(
     counter = CheckCounter(gateway, monkeypatch)
 
     for _ in range(2):
-        assert await gateway.authenticator.authenticate("partner-sa", "wrong") is None
+        assert (
+            await gateway.authenticator.authenticate("partner-sa", "wrong", ADDRESS)
+            is None
+        )
 
     assert counter.calls == 2
     assert len(gateway.authenticator.cache) == 0
@@ -156,16 +148,22 @@ async def test_password_change_invalidates(
 ) -> None:
     user = make_user("partner-sa", SERVICE_ACCOUNT)
     authenticator = gateway.authenticator
-    assert await authenticator.authenticate("partner-sa", PASSWORD) is not None
+    assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is not None
     counter = CheckCounter(gateway, monkeypatch)
 
     # Another process changes the password: only the database row changes.
     set_password_hash(query_user("partner-sa"), gateway.hasher.hash_now("new password"))
 
-    assert await authenticator.authenticate("partner-sa", PASSWORD) is None
+    assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is None
     assert counter.calls == 1
-    assert await authenticator.authenticate("partner-sa", "new password") is not None
-    assert await authenticator.authenticate("partner-sa", "new password") is not None
+    assert (
+        await authenticator.authenticate("partner-sa", "new password", ADDRESS)
+        is not None
+    )
+    assert (
+        await authenticator.authenticate("partner-sa", "new password", ADDRESS)
+        is not None
+    )
     assert counter.calls == 2
     assert user.id == query_user("partner-sa").id
 
@@ -176,14 +174,14 @@ async def test_deactivation_invalidates(
 ) -> None:
     user = make_user("partner-sa", SERVICE_ACCOUNT)
     authenticator = gateway.authenticator
-    assert await authenticator.authenticate("partner-sa", PASSWORD) is not None
+    assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is not None
 
     set_active(user, False)
-    assert await authenticator.authenticate("partner-sa", PASSWORD) is None
+    assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is None
 
     set_active(user, True)
     counter = CheckCounter(gateway, monkeypatch)
-    assert await authenticator.authenticate("partner-sa", PASSWORD) is not None
+    assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is not None
     # Reactivation raised the version again, so bcrypt ran once more.
     assert counter.calls == 1
 
@@ -194,8 +192,10 @@ async def test_unknown_user_pays_bcrypt(
 ) -> None:
     counter = CheckCounter(gateway, monkeypatch)
 
-    assert await gateway.authenticator.authenticate("nobody", PASSWORD) is None
-    assert await gateway.authenticator.authenticate("n" * 151, PASSWORD) is None
+    assert await gateway.authenticator.authenticate("nobody", PASSWORD, ADDRESS) is None
+    assert (
+        await gateway.authenticator.authenticate("n" * 151, PASSWORD, ADDRESS) is None
+    )
 
     assert counter.calls == 2
 
@@ -207,12 +207,58 @@ async def test_busy_when_queue_full(gateway: Gateway, make_user: UserFactory) ->
         gateway.hasher, CredentialCache(60), max_pending=1
     )
 
-    first = asyncio.ensure_future(authenticator.authenticate("partner-sa", PASSWORD))
+    first = asyncio.ensure_future(
+        authenticator.authenticate("partner-sa", PASSWORD, ADDRESS)
+    )
     await asyncio.sleep(0)
     assert authenticator.pending == 1
 
     with pytest.raises(BusyError):
-        await authenticator.authenticate("partner-sa", PASSWORD)
+        await authenticator.authenticate("partner-sa", "wrong", "192.0.2.2")
 
     assert await first is not None
+    assert authenticator.pending == 0
+
+
+@pytest.mark.gen_test
+async def test_busy_per_address_share(gateway: Gateway, make_user: UserFactory) -> None:
+    make_user("partner-sa", SERVICE_ACCOUNT)
+    authenticator = UserAuthenticator(
+        gateway.hasher, CredentialCache(60), max_pending=10, max_pending_per_address=2
+    )
+
+    flood = [
+        asyncio.ensure_future(
+            authenticator.authenticate("partner-sa", f"wrong {number}", ADDRESS)
+        )
+        for number in range(2)
+    ]
+    await asyncio.sleep(0)
+    assert authenticator.pending == 2
+
+    with pytest.raises(BusyError):
+        await authenticator.authenticate("partner-sa", "wrong 3", ADDRESS)
+    other = await authenticator.authenticate("partner-sa", PASSWORD, "192.0.2.2")
+
+    assert other is not None
+    assert await asyncio.gather(*flood) == [None, None]
+    assert authenticator.pending == 0
+
+
+@pytest.mark.gen_test
+async def test_same_credential_shares_one_check(
+    gateway: Gateway, make_user: UserFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user("partner-sa", SERVICE_ACCOUNT)
+    counter = CheckCounter(gateway, monkeypatch)
+    authenticator = UserAuthenticator(
+        gateway.hasher, CredentialCache(60), max_pending=1, max_pending_per_address=1
+    )
+
+    results = await asyncio.gather(
+        *(authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) for _ in range(5))
+    )
+
+    assert [result.id if result else None for result in results] == [user.id] * 5
+    assert counter.calls == 1
     assert authenticator.pending == 0

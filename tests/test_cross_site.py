@@ -14,9 +14,9 @@ SA_BASIC = basic_header("partner-sa", PASSWORD)
 
 
 @pytest.fixture
-def api(base_url: str, app: Any, service_account: User) -> str:
+def api(api: str, service_account: User) -> str:
     """The base URL of the served application, with ``partner-sa`` in place."""
-    return base_url
+    return api
 
 
 async def execute(http_client: Any, api: str, body: str, **headers: str) -> Any:

@@ -11,27 +11,17 @@ plays the client's redirect URI. Without
 from __future__ import annotations
 
 import http.server
-import os
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from requests_oauthlib import OAuth2Session
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.pages import log_in, screenshot
+
 PASSWORD = "alice password 123"
 # Public clients register the loopback URI without a port; the port the
 # callback server got matches it (RFC 8252 §7.3).
@@ -39,43 +29,6 @@ PORTLESS_REDIRECT_URI = "http://127.0.0.1/callback"
 SCOPE = ["integration:echo"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """A headless Chromium, or a skip (a failure when the browser is required)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's chromium package"
-        if os.environ.get("GATEWAY_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"GATEWAY_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    """A fresh browser page that records console errors."""
-    context = chromium.new_context(viewport={"width": 1100, "height": 800})
-    new_page = context.new_page()
-    new_page.set_default_timeout(10_000)
-    problems: list[str] = []
-    new_page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text) if message.type == "error" else None
-        ),
-    )
-    new_page.on("pageerror", lambda error: problems.append(str(error)))
-    new_page.problems = problems
-    yield new_page
-    context.close()
 
 
 class CallbackHandler(http.server.BaseHTTPRequestHandler):
@@ -134,12 +87,6 @@ def create_app(server: Any, client_type: str, redirect_uri: str) -> dict[str, An
     )
 
 
-def screenshot(page: Any, request: pytest.FixtureRequest, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    backend = request.node.callspec.params.get("server_database_url", "db")
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{backend}.png"), full_page=True)
-
-
 def approve_in_browser(
     page: Any,
     authorization_url: str,
@@ -150,9 +97,7 @@ def approve_in_browser(
     """Log in as alice, approve on the consent page; return the callback URL."""
     page.goto(authorization_url)
     assert urllib.parse.urlsplit(page.url).path == "/login"
-    page.fill("#username", "alice")
-    page.fill("#password", PASSWORD)
-    page.click("#log-in")
+    log_in(page, "alice", PASSWORD)
 
     page.wait_for_selector("#approve")
     assert urllib.parse.urlsplit(page.url).path == "/o/authorize/"

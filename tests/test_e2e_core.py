@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +17,10 @@ import requests
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
-import models
 from models.audit import AuditEvent
 from models.runs import IntegrationRun
 from models.state import GatewayState, SigningKey
+from tests.e2e import CREATE_CC_APP, open_database
 
 pytestmark = pytest.mark.e2e
 
@@ -76,15 +74,7 @@ def set_up_partner(gateway_process: Any) -> Partner:
     """Create the account, grant echo, register the client, start the server."""
     account = gateway_process.cli_json("create-user", "partner-sa", "--service-account")
     gateway_process.cli("grant", "partner-sa", "echo")
-    client = gateway_process.cli_json(
-        "create-app",
-        "--name",
-        "ERP connector",
-        "--grant-type",
-        "client-credentials",
-        "--user",
-        "partner-sa",
-    )
+    client = gateway_process.cli_json(*CREATE_CC_APP, "--name", "ERP connector")
     base_url = gateway_process.start()
     return Partner(
         base_url=base_url,
@@ -109,6 +99,13 @@ def guide_token_request(partner: Partner) -> requests.Response:
     )
 
 
+def bearer_from_guide(partner: Partner) -> dict[str, str]:
+    """Request a token as the partner guide shows; return its Bearer header."""
+    token = guide_token_request(partner).json()["access_token"]
+    partner.tokens.append(token)
+    return {"Authorization": "Bearer " + token}
+
+
 def assert_log_clean(gateway_process: Any, partner: Partner) -> None:
     gateway_process.stop()
     log = gateway_process.log()
@@ -117,15 +114,6 @@ def assert_log_clean(gateway_process: Any, partner: Partner) -> None:
         assert secret not in log
     assert "Authorization" not in log
     assert "Traceback" not in log
-
-
-@contextmanager
-def open_database(url: str) -> Iterator[None]:
-    database = models.open_database(url)
-    try:
-        yield
-    finally:
-        database.close()
 
 
 def test_echo_with_basic_service_account(
@@ -236,10 +224,8 @@ def test_token_endpoint_without_slash(gateway_process: Any, partner: Partner) ->
 def test_cli_deactivation_stops_running_server(
     gateway_process: Any, partner: Partner
 ) -> None:
-    token = guide_token_request(partner).json()["access_token"]
-    partner.tokens.append(token)
+    bearer = bearer_from_guide(partner)
     basic = (partner.username, partner.password)
-    bearer = {"Authorization": "Bearer " + token}
     assert requests.post(partner.echo_url, auth=basic, timeout=10).status_code == 200
     assert requests.post(partner.echo_url, headers=bearer, timeout=10).status_code == (
         200
@@ -272,9 +258,7 @@ def test_cli_deactivation_stops_running_server(
 def test_cli_client_deletion_stops_tokens(
     gateway_process: Any, partner: Partner
 ) -> None:
-    token = guide_token_request(partner).json()["access_token"]
-    partner.tokens.append(token)
-    bearer = {"Authorization": "Bearer " + token}
+    bearer = bearer_from_guide(partner)
     assert requests.post(partner.echo_url, headers=bearer, timeout=10).status_code == (
         200
     )

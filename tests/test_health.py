@@ -22,12 +22,6 @@ from tests.conftest import (
 from tests.support import assert_error, assert_no_store, fetch, json_body
 
 
-@pytest.fixture
-def api(base_url: str, app: Any) -> str:
-    """The base URL of the application that pytest-tornado serves."""
-    return base_url
-
-
 @pytest.mark.gen_test
 async def test_healthy(http_client: Any, api: str) -> None:
     response = await fetch(http_client, api + "/healthz")

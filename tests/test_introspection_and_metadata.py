@@ -13,18 +13,17 @@ from handlers.gateway import Gateway
 from models.clients import AUTHORIZATION_CODE, Client
 from models.tokens import AccessToken
 from models.users import User, revoke_permission, set_active
-from tests.conftest import basic_header
+from tests.conftest import ISSUER
 from tests.oauth_support import (
     ECHO_SCOPE,
+    LOOPBACK_REDIRECT_URI,
     REDIRECT_URI,
-    VERIFIER,
+    OAuthCaller,
     assert_oauth_error,
-    issue_code,
+    basic,
     json_body,
     post_form,
 )
-
-ISSUER = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
@@ -39,36 +38,16 @@ def resource_server(
     return client, secret
 
 
-async def issue_tokens(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    client: Client,
-    secret: str,
-    user: User,
-) -> dict[str, Any]:
-    code = issue_code(gateway, client, user)
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": VERIFIER,
-        },
-        basic_header(client.client_id, secret),
-    )
-    assert response.code == 200, response.body
-    return dict(json_body(response))
+async def introspect(oauth: OAuthCaller, token: str, authorization: str | None) -> Any:
+    return await oauth.post("/o/introspect/", {"token": token}, authorization)
 
 
-async def introspect(
-    http_client: Any, base_url: str, token: str, authorization: str | None
+async def introspect_as(
+    oauth: OAuthCaller, resource_server: tuple[Client, str], token: str
 ) -> Any:
-    return await post_form(
-        http_client, base_url + "/o/introspect/", {"token": token}, authorization
-    )
+    """Introspect ``token`` with the Basic credentials of ``resource_server``."""
+    client, secret = resource_server
+    return await introspect(oauth, token, basic(client.client_id, secret))
 
 
 def assert_inactive(response: Any) -> None:
@@ -79,25 +58,17 @@ def assert_inactive(response: Any) -> None:
 
 @pytest.mark.gen_test
 async def test_live_token_is_described(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     resource_server: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, _ = ac_client
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
     before = int(time.time())
 
-    response = await introspect(
-        http_client,
-        base_url,
-        tokens["access_token"],
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, tokens["access_token"])
 
     assert response.code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -117,21 +88,16 @@ async def test_live_token_is_described(
 
 @pytest.mark.gen_test
 async def test_introspection_by_post_credentials(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     resource_server: tuple[Client, str],
     standard_user: User,
 ) -> None:
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
     client, secret = resource_server
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/introspect/",
+    response = await oauth.post(
+        "/o/introspect/",
         {
             "token": tokens["access_token"],
             "client_id": client.client_id,
@@ -144,25 +110,14 @@ async def test_introspection_by_post_credentials(
 
 @pytest.mark.gen_test
 async def test_client_credentials_token_is_described(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     cc_client: tuple[Client, str],
     resource_server: tuple[Client, str],
 ) -> None:
     client, secret = cc_client
-    issued = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "client_credentials"},
-        basic_header(client.client_id, secret),
-    )
+    token = await oauth.client_credentials_token(client, secret)
 
-    response = await introspect(
-        http_client,
-        base_url,
-        json_body(issued)["access_token"],
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, token)
 
     body = json_body(response)
     assert body["active"] is True
@@ -172,23 +127,11 @@ async def test_client_credentials_token_is_described(
 
 @pytest.mark.gen_test
 async def test_client_that_is_not_resource_server_is_refused(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
-    client, secret = ac_client
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
 
-    response = await introspect(
-        http_client,
-        base_url,
-        tokens["access_token"],
-        basic_header(client.client_id, secret),
-    )
+    response = await introspect_as(oauth, ac_client, tokens["access_token"])
 
     assert_oauth_error(response, 403, "unauthorized_client")
     assert "active" not in json_body(response)
@@ -196,24 +139,18 @@ async def test_client_that_is_not_resource_server_is_refused(
 
 @pytest.mark.gen_test
 async def test_public_client_cannot_introspect(
-    http_client: Any,
-    base_url: str,
-    make_client: Callable[..., tuple[Client, str | None]],
+    oauth: OAuthCaller, make_client: Callable[..., tuple[Client, str | None]]
 ) -> None:
     client, _ = make_client(
         client_type="public",
         grant_types=[AUTHORIZATION_CODE],
-        redirect_uris=["http://127.0.0.1/callback"],
+        redirect_uris=[LOOPBACK_REDIRECT_URI],
         is_resource_server=True,
     )
 
-    with_basic = await introspect(
-        http_client, base_url, "anything", basic_header(client.client_id, "")
-    )
-    in_body = await post_form(
-        http_client,
-        base_url + "/o/introspect/",
-        {"token": "anything", "client_id": client.client_id},
+    with_basic = await introspect(oauth, "anything", basic(client.client_id, ""))
+    in_body = await oauth.post(
+        "/o/introspect/", {"token": "anything", "client_id": client.client_id}
     )
 
     assert_oauth_error(with_basic, 401, "invalid_client", challenge=True)
@@ -222,14 +159,12 @@ async def test_public_client_cannot_introspect(
 
 @pytest.mark.gen_test
 async def test_introspection_needs_client_authentication(
-    http_client: Any, base_url: str, resource_server: tuple[Client, str]
+    oauth: OAuthCaller, resource_server: tuple[Client, str]
 ) -> None:
     client, _ = resource_server
 
-    missing = await introspect(http_client, base_url, "anything", None)
-    wrong = await introspect(
-        http_client, base_url, "anything", basic_header(client.client_id, "wrong")
-    )
+    missing = await introspect(oauth, "anything", None)
+    wrong = await introspect(oauth, "anything", basic(client.client_id, "wrong"))
 
     assert_oauth_error(missing, 401, "invalid_client", challenge=True)
     assert_oauth_error(wrong, 401, "invalid_client", challenge=True)
@@ -238,34 +173,24 @@ async def test_introspection_needs_client_authentication(
 @pytest.mark.parametrize("state", ["revoked", "expired", "user_inactive"])
 @pytest.mark.gen_test
 async def test_dead_token_is_inactive(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     resource_server: tuple[Client, str],
     standard_user: User,
     state: str,
 ) -> None:
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
     if state == "revoked":
         revoke_grant(AccessToken.get().grant_id)
     elif state == "expired":
         # A token that expired by its claims fails the signature check's exp.
         gateway.tokens.lifetime_seconds = -120
-        tokens = await issue_tokens(
-            http_client, base_url, gateway, *ac_client, standard_user
-        )
+        tokens = await oauth.issue_tokens(*ac_client, standard_user)
     else:
         set_active(standard_user, False)
 
-    response = await introspect(
-        http_client,
-        base_url,
-        tokens["access_token"],
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, tokens["access_token"])
 
     assert_inactive(response)
 
@@ -273,61 +198,38 @@ async def test_dead_token_is_inactive(
 @pytest.mark.parametrize("token", ["unknown", "a.b.c", "x" * 9000])
 @pytest.mark.gen_test
 async def test_unknown_token_is_inactive(
-    http_client: Any, base_url: str, resource_server: tuple[Client, str], token: str
+    oauth: OAuthCaller, resource_server: tuple[Client, str], token: str
 ) -> None:
-    response = await introspect(
-        http_client,
-        base_url,
-        token,
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, token)
 
     assert_inactive(response)
 
 
 @pytest.mark.gen_test
 async def test_refresh_token_is_not_described(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     resource_server: tuple[Client, str],
     standard_user: User,
 ) -> None:
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
 
-    response = await introspect(
-        http_client,
-        base_url,
-        tokens["refresh_token"],
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, tokens["refresh_token"])
 
     assert_inactive(response)
 
 
 @pytest.mark.gen_test
 async def test_removed_permission_narrows_scope(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     resource_server: tuple[Client, str],
     standard_user: User,
 ) -> None:
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
     revoke_permission(standard_user, "echo", "execute")
 
-    response = await introspect(
-        http_client,
-        base_url,
-        tokens["access_token"],
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    response = await introspect_as(oauth, resource_server, tokens["access_token"])
 
     body = json_body(response)
     assert body["active"] is True
@@ -336,22 +238,17 @@ async def test_removed_permission_narrows_scope(
 
 @pytest.mark.gen_test
 async def test_missing_token_is_invalid_request(
-    http_client: Any, base_url: str, resource_server: tuple[Client, str]
+    oauth: OAuthCaller, resource_server: tuple[Client, str]
 ) -> None:
-    response = await post_form(
-        http_client,
-        base_url + "/o/introspect/",
-        {},
-        basic_header(resource_server[0].client_id, resource_server[1]),
-    )
+    client, secret = resource_server
+
+    response = await oauth.post("/o/introspect/", {}, basic(client.client_id, secret))
 
     assert_oauth_error(response, 400, "invalid_request")
 
 
 @pytest.mark.gen_test
-async def test_introspection_is_post_only(
-    app: Any, http_client: Any, base_url: str
-) -> None:
+async def test_introspection_is_post_only(http_client: Any, base_url: str) -> None:
     response = await http_client.fetch(
         base_url + "/o/introspect/?token=abc", raise_error=False
     )
@@ -364,9 +261,7 @@ async def test_introspection_is_post_only(
 
 
 @pytest.mark.gen_test
-async def test_metadata_lists_what_is_accepted(
-    app: Any, http_client: Any, base_url: str
-) -> None:
+async def test_metadata_lists_what_is_accepted(http_client: Any, base_url: str) -> None:
     response = await http_client.fetch(
         base_url + "/.well-known/oauth-authorization-server"
     )
@@ -408,9 +303,7 @@ async def test_metadata_lists_what_is_accepted(
 
 
 @pytest.mark.gen_test
-async def test_metadata_endpoints_answer(
-    app: Any, http_client: Any, base_url: str
-) -> None:
+async def test_metadata_endpoints_answer(http_client: Any, base_url: str) -> None:
     metadata = json_body(
         await http_client.fetch(base_url + "/.well-known/oauth-authorization-server")
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import tornado.web
 
-from auth.next_path import sanitize_next_path
+from auth.next_path import MAX_NEXT_LENGTH, sanitize_next_path
 from handlers.web import PageHandler
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -326,7 +326,7 @@ async def test_staff_session_shows_staff(pages, make_user):
         "",
         None,
         " /",
-        "/" + "a" * 2000,
+        "/" + "a" * MAX_NEXT_LENGTH,
         "/caf\u00e9",
     ],
 )
@@ -335,7 +335,13 @@ def test_next_path_rejected(value):
 
 
 @pytest.mark.parametrize(
-    "value", ["/", "/admin/users?page=2", "/o/authorize?client_id=a&state=b%2Fc"]
+    "value",
+    [
+        "/",
+        "/admin/users?page=2",
+        "/o/authorize?client_id=a&state=b%2Fc",
+        "/" + "a" * (MAX_NEXT_LENGTH - 1),
+    ],
 )
 def test_next_path_accepted(value):
     assert sanitize_next_path(value, "/home") == value
@@ -361,7 +367,7 @@ class FailingPage(PageHandler):
 
 @pytest.fixture
 def app(gateway):
-    from server import make_app
+    from handlers.application import make_app
 
     application = make_app(gateway)
     application.add_handlers(r".*", [(r"/test-failure", FailingPage)])
@@ -381,12 +387,16 @@ async def test_server_error_page(pages):
     assert "RuntimeError" not in body
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [("/no-such-page", 404, "not_found"), ("/logout", 405, "method_not_allowed")],
+)
 @pytest.mark.gen_test
-async def test_not_found_page_for_browsers(pages):
-    response = await pages.get("/no-such-page")
-    assert response.code == 404
+async def test_error_page_for_browsers(pages, path, status, error):
+    response = await pages.get(path)
+    assert response.code == status
     assert_page_headers(response)
-    assert error_code(response) == "not_found"
+    assert error_code(response) == error
 
 
 @pytest.mark.gen_test
@@ -401,16 +411,28 @@ async def test_not_found_json_for_api_clients(pages):
 
 
 @pytest.mark.gen_test
-async def test_method_not_allowed_page(pages):
-    response = await pages.get("/logout")
-    assert response.code == 405
-    assert_page_headers(response)
-    assert error_code(response) == "method_not_allowed"
-
-
-@pytest.mark.gen_test
 async def test_stylesheet_served(pages):
     response = await pages.get("/static/gateway.css")
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/css"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.gen_test
+async def test_invalid_utf8_password_not_logged(
+    pages, person, caplog: pytest.LogCaptureFixture
+):
+    await pages.get("/login")
+    caplog.set_level("DEBUG")
+
+    response = await pages.fetch(
+        "/login",
+        method="POST",
+        body=f"_xsrf={pages.xsrf}&username=carol&password=Geheimn%FCs-2024",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.code == 400
+    assert "Traceback" not in text(response)
+    assert "Geheimn" not in caplog.text
+    assert "argument password is not valid UTF-8" in caplog.text

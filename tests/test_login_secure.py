@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from config import Settings, load_settings
-from tests.conftest import PASSWORD, TEST_BCRYPT_ROUNDS
+from config import Settings
+from tests.conftest import PASSWORD, load_test_settings
 from tests.pages import PageClient
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(
-        environ={},
-        database_url=database_url,
-        bcrypt_rounds=TEST_BCRYPT_ROUNDS,
-        issuer="https://gateway.example",
-    )
+    return load_test_settings(database_url, issuer="https://gateway.example")
 
 
 @pytest.mark.gen_test

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
-import tornado.httpserver
 
 from auth.login_throttle import LoginAttempt, LoginThrottle
 from models.audit import AuditEvent
@@ -20,17 +18,13 @@ WINDOW_SECONDS = 300
 
 
 @pytest.fixture
-def http_server(request, io_loop, _unused_port, app) -> Iterator[object]:
-    """The test server, reading the client address from ``X-Real-Ip``.
+def http_server_options() -> dict[str, object]:
+    """Make the test server read the client address from ``X-Real-Ip``.
 
     Tests pose as clients at different addresses this way; the gateway does
     the same when ``trust_proxy_headers`` is set behind a reverse proxy.
     """
-    server = tornado.httpserver.HTTPServer(app, xheaders=True)
-    server.add_socket(_unused_port[0])
-    yield server
-    server.stop()
-    io_loop.run_sync(server.close_all_connections)
+    return {"xheaders": True}
 
 
 class AddressClient(PageClient):
@@ -47,7 +41,7 @@ class AddressClient(PageClient):
 
 
 @pytest.fixture
-def client_at(app, http_client, base_url):
+def client_at(http_client, base_url):
     def make(address: str) -> AddressClient:
         return AddressClient(http_client, base_url, address)
 

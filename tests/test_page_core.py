@@ -8,13 +8,13 @@ from auth.client_form import ApplicationForm, validate_application_form
 from auth.clients import update_client
 from auth.secrets import sha256_hex
 from auth.sessions import SessionService
+from handlers.application import run_housekeeping
 from models import schema
 from models.base import utcnow
 from models.login_failures import LoginFailure, record_login_failure
 from models.sessions import WebSession, query_live_session
 from models.tokens import AccessToken
 from models.users import SERVICE_ACCOUNT, STANDARD
-from server import run_housekeeping
 
 PAGE_TABLES = {"web_session", "login_failure", "integration_state"}
 

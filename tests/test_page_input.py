@@ -6,8 +6,8 @@ import pytest
 
 from handlers.web import parse_ascii_int
 from models.clients import Client
-from tests.pages import assert_page_headers, error_code, text
-from tests.test_admin_applications import cc_form, field_error, open_new_form
+from tests.pages import assert_page_headers, error_code, field_error, text
+from tests.test_admin_applications import cc_form, open_new_form
 
 # "²" (U+00B2): str.isdigit() accepts it, int() rejects it.
 SUPERSCRIPT_TWO = "%C2%B2"

@@ -21,7 +21,7 @@ from models.clients import Client
 from models.tokens import AccessToken
 from models.users import User
 from tests.conftest import basic_header
-from tests.oauth_support import REDIRECT_URI, VERIFIER, issue_code
+from tests.oauth_support import code_form, issue_code
 
 RACERS = 4
 
@@ -61,13 +61,7 @@ def test_parallel_code_redemption_has_one_winner(
     gateway: Gateway, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, secret = ac_client
-    code = issue_code(gateway, client, standard_user)
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": VERIFIER,
-    }
+    form = code_form(issue_code(gateway, client, standard_user))
 
     wins, losses = split(race(gateway, form, basic_header(client.client_id, secret)))
 
@@ -85,13 +79,7 @@ def refresh_token(
     client, secret = ac_client
 
     def issue() -> str:
-        code = issue_code(gateway, client, standard_user)
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": VERIFIER,
-        }
+        form = code_form(issue_code(gateway, client, standard_user))
         body = asyncio.run(
             gateway.token_endpoint.create_token_response(
                 form, basic_header(client.client_id, secret)

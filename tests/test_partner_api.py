@@ -30,11 +30,13 @@ from models.users import (
 )
 from plugins.loader import IntegrationRegistry
 from tests.conftest import PASSWORD, basic_header
+from tests.oauth_support import client_credentials_token
 from tests.sample_plugins import entry_point, load_with_builtins
 from tests.support import (
     BASIC_CHALLENGE,
     BEARER_CHALLENGE,
     INVALID_TOKEN_CHALLENGE,
+    CheckCounter,
     assert_error,
     challenges,
     committed_events,
@@ -54,12 +56,6 @@ def registry() -> IntegrationRegistry:
     return load_with_builtins([entry_point("greet", "GreetIntegration")])
 
 
-@pytest.fixture
-def api(base_url: str, app: Any) -> str:
-    """The base URL of the application that pytest-tornado serves."""
-    return base_url
-
-
 async def execute(
     http_client: Any,
     api: str,
@@ -73,26 +69,6 @@ async def execute(
     return await fetch(
         http_client, f"{api}/integrations/execute/{name}", "POST", body, headers
     )
-
-
-async def get_token(
-    http_client: Any, api: str, client: Client, secret: str, scope: str = ""
-) -> str:
-    body = "grant_type=client_credentials"
-    if scope:
-        body += "&scope=" + scope
-    response = await fetch(
-        http_client,
-        api + "/o/token/",
-        "POST",
-        body,
-        {
-            "Authorization": basic_header(client.client_id, secret),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert response.code == 200, response.body
-    return json_body(response)["access_token"]  # type: ignore[no-any-return]
 
 
 def assert_unauthorized(response: Response, error: str, bearer: str) -> None:
@@ -146,7 +122,7 @@ async def test_echo_with_bearer(
     http_client: Any, api: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
 
     response = await execute(
         http_client, api, body='{"a": 1}', authorization="Bearer " + token
@@ -374,7 +350,9 @@ async def test_token_scope_limits_integrations(
 ) -> None:
     client, secret = cc_client
     grant_permission(client.service_account, "greet", EXECUTE)
-    token = await get_token(http_client, api, client, secret, "integration:greet")
+    token = await client_credentials_token(
+        http_client, api, client, secret, "integration:greet"
+    )
 
     allowed = await execute(http_client, api, "greet", authorization="Bearer " + token)
     rejected = await execute(http_client, api, "echo", authorization="Bearer " + token)
@@ -394,7 +372,7 @@ async def test_token_never_exceeds_current_permissions(
     http_client: Any, api: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
 
     revoke_permission(client.service_account, "echo", EXECUTE)
 
@@ -422,7 +400,7 @@ async def test_unknown_integration_with_bearer(
 ) -> None:
     # The bearer query reads the permission on the named integration too.
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
 
     response = await execute(http_client, api, name, authorization="Bearer " + token)
 
@@ -498,7 +476,9 @@ async def test_list_integrations_narrowed_by_scope(
 ) -> None:
     client, secret = cc_client
     grant_permission(client.service_account, "greet", EXECUTE)
-    token = await get_token(http_client, api, client, secret, "integration:echo")
+    token = await client_credentials_token(
+        http_client, api, client, secret, "integration:echo"
+    )
 
     response = await fetch(
         http_client,
@@ -523,7 +503,7 @@ async def test_deactivation_stops_basic_and_tokens(
     http_client: Any, api: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
     assert (await execute(http_client, api)).code == 200
     assert (await execute(http_client, api, authorization="Bearer " + token)).code == (
         200
@@ -542,25 +522,12 @@ async def test_client_deletion_stops_tokens(
     http_client: Any, api: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
 
     delete_client(client)
 
     response = await execute(http_client, api, authorization="Bearer " + token)
     assert_unauthorized(response, "invalid_token", INVALID_TOKEN_CHALLENGE)
-
-
-class CheckCounter:
-    """Counts calls to ``PasswordHasher.check`` and passes them through."""
-
-    def __init__(self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._original = gateway.hasher.check
-        monkeypatch.setattr(gateway.hasher, "check", self)
-
-    async def __call__(self, password: str, password_hash: str | None) -> bool:
-        self.calls += 1
-        return await self._original(password, password_hash)
 
 
 @pytest.mark.gen_test
@@ -618,7 +585,7 @@ async def test_run_and_audit_committed_before_response(
     http_client: Any, api: str, database_url: str, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
-    token = await get_token(http_client, api, client, secret)
+    token = await client_credentials_token(http_client, api, client, secret)
 
     response = await execute(
         http_client, api, body="{}", authorization="Bearer " + token

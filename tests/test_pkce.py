@@ -75,6 +75,7 @@ def test_challenge_s256_is_allowed() -> None:
         (CHALLENGE[:-1] + "=", "S256"),  # padding is not base64url here
         (CHALLENGE[:-1] + "+", "S256"),  # base64, not base64url
         (VERIFIER + "abc", "S256"),  # a verifier-like value of another length
+        (CHALLENGE + "\n", "S256"),  # a line break after a valid challenge
     ],
 )
 def test_invalid_challenge_is_invalid_request(
@@ -94,7 +95,15 @@ def test_valid_verifier_passes(verifier: str) -> None:
 
 @pytest.mark.parametrize(
     "verifier",
-    ["a" * 42, "a" * 129, "a" * 42 + "+", "a" * 42 + "/", "a" * 42 + " ", ""],
+    [
+        "a" * 42,
+        "a" * 129,
+        "a" * 42 + "+",
+        "a" * 42 + "/",
+        "a" * 42 + " ",
+        "a" * 43 + "\n",
+        "",
+    ],
 )
 def test_malformed_verifier_is_invalid_request(verifier: str) -> None:
     with pytest.raises(InvalidRequestError):

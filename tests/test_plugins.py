@@ -12,11 +12,11 @@ import pytest
 import tornado.httpclient
 
 from auth.principal import Principal
-from config import Settings, load_settings
+from config import Settings
 from models.users import EXECUTE, SERVICE_ACCOUNT, User
 from plugins.base import IntegrationError, RunLogger
 from plugins.loader import ENTRY_POINT_GROUP, IntegrationRegistry, load_integrations
-from tests.conftest import PASSWORD, TEST_BCRYPT_ROUNDS, basic_header
+from tests.conftest import PASSWORD, basic_header, load_test_settings
 from tests.sample_plugins import (
     BROKEN,
     FAILURE_MESSAGE,
@@ -196,11 +196,8 @@ def test_principal_seen_by_plugins() -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(
-        environ={},
-        database_url=database_url,
-        bcrypt_rounds=TEST_BCRYPT_ROUNDS,
-        issuer="http://127.0.0.1:8000",
+    return load_test_settings(
+        database_url,
         plugin_timeout_seconds=PLUGIN_TIMEOUT_SECONDS,
         integrations={"thread-info": {"region": "eu", "retries": 2}},
     )
@@ -221,9 +218,9 @@ def caller(make_user: Any) -> User:
 
 
 @pytest.fixture
-def api(base_url: str, app: Any, caller: User) -> str:
-    """The base URL of the application that pytest-tornado serves."""
-    return base_url
+def api(api: str, caller: User) -> str:
+    """The base URL of the served application, with ``caller`` in place."""
+    return api
 
 
 async def run(http_client: Any, api: str, name: str, body: str = "") -> Response:

@@ -36,6 +36,7 @@ def test_identical_uri_matches() -> None:
         "https://partner.example/callback/evil",  # path prefix
         "https://partner.example/callbac",  # truncated
         " https://partner.example/callback",  # leading space
+        "https://partner.example/callback\n",  # trailing line break
     ],
 )
 def test_mismatch_is_rejected(requested: str) -> None:
@@ -72,6 +73,13 @@ def test_loopback_literal_port_may_differ(registered: str, requested: str) -> No
         ("http://127.0.0.1/callback", "http://127.0.0.1:65536/callback"),
         ("http://127.0.0.1/callback", "http://127.0.0.1:/callback"),
         ("http://127.0.0.1/callback", "http://127.0.0.1:80a/callback"),
+        # White space and control characters around the port.
+        ("http://127.0.0.1/callback", "http://127.0.0.1:9999\n/callback"),
+        ("http://127.0.0.1/callback", "http://127.0.0.1: 9999/callback"),
+        ("http://127.0.0.1/callback", "http://127.0.0.1:9999 /callback"),
+        ("http://127.0.0.1/callback", "http://127.0.0.1:9999\t/callback"),
+        ("http://127.0.0.1/callback", "http://127.0.0.1:9999\x00/callback"),
+        ("http://127.0.0.1/callback", "http://127.0.0.1:\u0669999/callback"),
         # Credentials never match.
         ("http://127.0.0.1/callback", "http://a@127.0.0.1:5000/callback"),
         # A non-loopback literal gets no exception.
@@ -125,6 +133,28 @@ def test_resolve_rejects_unregistered(
     )
     with pytest.raises(InvalidRedirectUriError):
         resolve_redirect_uri(client, REGISTERED + "/")
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://127.0.0.1:9999\n/callback",
+        "http://127.0.0.1/callback\r\n",
+        "http://127.0.0.1:9999/call back",
+        "http://127.0.0.1:9999/callback\u2028",
+        "http://127.0.0.1:9999/callback\u00a0",
+    ],
+)
+def test_resolve_rejects_white_space(
+    make_client: Callable[..., tuple[Client, str | None]], requested: str
+) -> None:
+    client, _ = make_client(
+        client_type="public",
+        grant_types=[AUTHORIZATION_CODE],
+        redirect_uris=["http://127.0.0.1/callback"],
+    )
+    with pytest.raises(InvalidRedirectUriError, match="white space"):
+        resolve_redirect_uri(client, requested)
 
 
 @pytest.mark.parametrize(

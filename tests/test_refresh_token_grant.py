@@ -12,15 +12,13 @@ from handlers.gateway import Gateway
 from models.clients import Client
 from models.refresh_tokens import RefreshToken
 from models.users import User, set_active
-from tests.conftest import basic_header
 from tests.oauth_support import (
     ECHO_SCOPE,
     REDIRECT_URI,
-    VERIFIER,
+    OAuthCaller,
     assert_oauth_error,
-    issue_code,
+    basic,
     json_body,
-    post_form,
 )
 
 TWO_SCOPES = "integration:echo integration:other"
@@ -31,73 +29,14 @@ def two_scope_user(make_user: Any) -> User:
     return make_user("bob", permissions={"echo": ("execute",), "other": ("execute",)})
 
 
-async def redeem(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    client: Client,
-    secret: str,
-    user: User,
-    scope: str = ECHO_SCOPE,
-) -> dict[str, Any]:
-    code = issue_code(gateway, client, user, scope=scope)
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": VERIFIER,
-        },
-        basic_header(client.client_id, secret),
-    )
-    assert response.code == 200, response.body
-    return dict(json_body(response))
-
-
-async def refresh(
-    http_client: Any,
-    base_url: str,
-    client: Client,
-    secret: str,
-    refresh_token: str,
-    **extra: str,
-) -> Any:
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, **extra}
-    return await post_form(
-        http_client,
-        base_url + "/o/token/",
-        form,
-        basic_header(client.client_id, secret),
-    )
-
-
-async def echo_status(http_client: Any, base_url: str, token: str) -> int:
-    response = await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": f"Bearer {token}"},
-        raise_error=False,
-    )
-    return int(response.code)
-
-
 @pytest.mark.gen_test
 async def test_refresh_rotates_the_token(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
+    first = await oauth.issue_tokens(client, secret, standard_user)
 
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"]
-    )
+    response = await oauth.refresh(client, secret, first["refresh_token"])
 
     assert response.code == 200, response.body
     assert response.headers["Cache-Control"] == "no-store"
@@ -107,87 +46,62 @@ async def test_refresh_rotates_the_token(
     assert second["access_token"] != first["access_token"]
     assert second["scope"] == ECHO_SCOPE
     assert second["token_type"] == "Bearer"
-    assert await echo_status(http_client, base_url, second["access_token"]) == 200
+    assert await oauth.echo_status(second["access_token"]) == 200
     # The old access token stays valid until it expires or is revoked.
-    assert await echo_status(http_client, base_url, first["access_token"]) == 200
+    assert await oauth.echo_status(first["access_token"]) == 200
 
 
 @pytest.mark.gen_test
 async def test_reused_refresh_token_revokes_family(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
-    second = json_body(
-        await refresh(http_client, base_url, client, secret, first["refresh_token"])
-    )
+    first = await oauth.issue_tokens(client, secret, standard_user)
+    second = json_body(await oauth.refresh(client, secret, first["refresh_token"]))
 
-    reuse = await refresh(http_client, base_url, client, secret, first["refresh_token"])
+    reuse = await oauth.refresh(client, secret, first["refresh_token"])
 
     assert_oauth_error(reuse, 400, "invalid_grant")
     # The legitimate successor and every access token of the family are gone.
-    successor = await refresh(
-        http_client, base_url, client, secret, second["refresh_token"]
-    )
+    successor = await oauth.refresh(client, secret, second["refresh_token"])
     assert_oauth_error(successor, 400, "invalid_grant")
-    assert await echo_status(http_client, base_url, first["access_token"]) == 401
-    assert await echo_status(http_client, base_url, second["access_token"]) == 401
+    assert await oauth.echo_status(first["access_token"]) == 401
+    assert await oauth.echo_status(second["access_token"]) == 401
 
 
 @pytest.mark.gen_test
 async def test_reuse_leaves_other_grants_alone(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, secret = ac_client
-    stolen = await redeem(http_client, base_url, gateway, client, secret, standard_user)
-    other = await redeem(http_client, base_url, gateway, client, secret, standard_user)
-    await refresh(http_client, base_url, client, secret, stolen["refresh_token"])
+    stolen = await oauth.issue_tokens(client, secret, standard_user)
+    other = await oauth.issue_tokens(client, secret, standard_user)
+    await oauth.refresh(client, secret, stolen["refresh_token"])
 
-    await refresh(http_client, base_url, client, secret, stolen["refresh_token"])
+    await oauth.refresh(client, secret, stolen["refresh_token"])
 
-    assert await echo_status(http_client, base_url, other["access_token"]) == 200
-    response = await refresh(
-        http_client, base_url, client, secret, other["refresh_token"]
-    )
+    assert await oauth.echo_status(other["access_token"]) == 200
+    response = await oauth.refresh(client, secret, other["refresh_token"])
     assert response.code == 200
 
 
 @pytest.mark.gen_test
 async def test_refresh_may_narrow_scope(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    two_scope_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], two_scope_user: User
 ) -> None:
     client, secret = ac_client
-    first = await redeem(
-        http_client, base_url, gateway, client, secret, two_scope_user, TWO_SCOPES
-    )
+    first = await oauth.issue_tokens(client, secret, two_scope_user, TWO_SCOPES)
 
-    narrowed = await refresh(
-        http_client,
-        base_url,
-        client,
-        secret,
-        first["refresh_token"],
-        scope="integration:other",
+    narrowed = await oauth.refresh(
+        client, secret, first["refresh_token"], scope="integration:other"
     )
 
     assert narrowed.code == 200, narrowed.body
     body = json_body(narrowed)
     assert body["scope"] == "integration:other"
-    assert await echo_status(http_client, base_url, body["access_token"]) == 403
+    assert await oauth.echo_status(body["access_token"]) == 403
     # The next refresh token keeps the approved scope (RFC 6749 §6).
-    full = await refresh(http_client, base_url, client, secret, body["refresh_token"])
+    full = await oauth.refresh(client, secret, body["refresh_token"])
     assert json_body(full)["scope"] == TWO_SCOPES
 
 
@@ -196,31 +110,25 @@ async def test_refresh_may_narrow_scope(
 )
 @pytest.mark.gen_test
 async def test_refresh_cannot_widen_scope(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     two_scope_user: User,
     scope: str,
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, two_scope_user)
+    first = await oauth.issue_tokens(client, secret, two_scope_user)
 
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"], scope=scope
-    )
+    response = await oauth.refresh(client, secret, first["refresh_token"], scope=scope)
 
     assert_oauth_error(response, 400, "invalid_scope")
     # A refused refresh does not use up the token.
-    ok = await refresh(http_client, base_url, client, secret, first["refresh_token"])
+    ok = await oauth.refresh(client, secret, first["refresh_token"])
     assert ok.code == 200
 
 
 @pytest.mark.gen_test
 async def test_refresh_token_bound_to_client(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     make_client: Any,
     standard_user: User,
@@ -229,57 +137,53 @@ async def test_refresh_token_bound_to_client(
     other, other_secret = make_client(
         grant_types=["authorization_code"], redirect_uris=[REDIRECT_URI]
     )
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
+    first = await oauth.issue_tokens(client, secret, standard_user)
 
-    response = await refresh(
-        http_client, base_url, other, other_secret, first["refresh_token"]
-    )
+    response = await oauth.refresh(other, other_secret, first["refresh_token"])
 
     assert_oauth_error(response, 400, "invalid_grant")
-    ok = await refresh(http_client, base_url, client, secret, first["refresh_token"])
+    ok = await oauth.refresh(client, secret, first["refresh_token"])
     assert ok.code == 200
 
 
+@pytest.mark.parametrize("state", ["idle_expired", "user_deactivated"])
 @pytest.mark.gen_test
-async def test_idle_refresh_token_expires(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+async def test_dead_refresh_token_fails(
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     standard_user: User,
+    state: str,
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
-    RefreshToken.update(
-        expires_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        - datetime.timedelta(seconds=1)
-    ).execute()
+    first = await oauth.issue_tokens(client, secret, standard_user)
+    if state == "idle_expired":
+        RefreshToken.update(
+            expires_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+            - datetime.timedelta(seconds=1)
+        ).execute()
+    else:
+        set_active(standard_user, False)
 
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"]
-    )
+    response = await oauth.refresh(client, secret, first["refresh_token"])
 
     assert_oauth_error(response, 400, "invalid_grant")
 
 
 @pytest.mark.gen_test
 async def test_rotation_never_passes_family_expiry(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
+    first = await oauth.issue_tokens(client, secret, standard_user)
     family_end = datetime.datetime.now(datetime.UTC).replace(
         tzinfo=None
     ) + datetime.timedelta(seconds=30)
     RefreshToken.update(family_expires_at=family_end).execute()
 
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"]
-    )
+    response = await oauth.refresh(client, secret, first["refresh_token"])
 
     assert response.code == 200
     latest = RefreshToken.select().order_by(RefreshToken.id.desc()).get()
@@ -292,56 +196,28 @@ async def test_rotation_never_passes_family_expiry(
 
 
 @pytest.mark.gen_test
-async def test_refresh_for_deactivated_user_fails(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
-) -> None:
-    client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
-    set_active(standard_user, False)
-
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"]
-    )
-
-    assert_oauth_error(response, 400, "invalid_grant")
-
-
-@pytest.mark.gen_test
 async def test_refresh_after_client_deletion_fails(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     client, secret = ac_client
-    first = await redeem(http_client, base_url, gateway, client, secret, standard_user)
+    first = await oauth.issue_tokens(client, secret, standard_user)
     delete_client(client)
 
-    response = await refresh(
-        http_client, base_url, client, secret, first["refresh_token"]
-    )
+    response = await oauth.refresh(client, secret, first["refresh_token"])
 
     assert_oauth_error(response, 401, "invalid_client", challenge=True)
     assert RefreshToken.select().where(RefreshToken.revoked_at.is_null()).count() == 0
-    assert await echo_status(http_client, base_url, first["access_token"]) == 401
+    assert await oauth.echo_status(first["access_token"]) == 401
 
 
 @pytest.mark.gen_test
 async def test_missing_refresh_token_is_invalid_request(
-    http_client: Any, base_url: str, ac_client: tuple[Client, str]
+    oauth: OAuthCaller, ac_client: tuple[Client, str]
 ) -> None:
     client, secret = ac_client
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token"},
-        basic_header(client.client_id, secret),
+    response = await oauth.post(
+        "/o/token/", {"grant_type": "refresh_token"}, basic(client.client_id, secret)
     )
 
     assert_oauth_error(response, 400, "invalid_request")
@@ -349,22 +225,12 @@ async def test_missing_refresh_token_is_invalid_request(
 
 @pytest.mark.gen_test
 async def test_client_credentials_get_no_refresh_token(
-    http_client: Any, base_url: str, cc_client: tuple[Client, str]
+    oauth: OAuthCaller, cc_client: tuple[Client, str]
 ) -> None:
     client, secret = cc_client
 
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "client_credentials"},
-        basic_header(client.client_id, secret),
-    )
-    refused = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": "anything"},
-        basic_header(client.client_id, secret),
-    )
+    response = await oauth.request_client_credentials(client.client_id, secret)
+    refused = await oauth.refresh(client, secret, "anything")
 
     assert response.code == 200
     assert "refresh_token" not in json_body(response)
@@ -373,35 +239,17 @@ async def test_client_credentials_get_no_refresh_token(
 
 @pytest.mark.gen_test
 async def test_public_client_refreshes_with_rotation(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    public_client: Client,
-    standard_user: User,
+    oauth: OAuthCaller, public_client: Client, standard_user: User
 ) -> None:
-    redirect_uri = "http://127.0.0.1/callback"
-    code = issue_code(gateway, public_client, standard_user, redirect_uri=redirect_uri)
-    first = json_body(
-        await post_form(
-            http_client,
-            base_url + "/o/token/",
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": public_client.client_id,
-                "redirect_uri": redirect_uri,
-                "code_verifier": VERIFIER,
-            },
-        )
-    )
+    first = await oauth.issue_public_tokens(public_client, standard_user)
     form = {
         "grant_type": "refresh_token",
         "client_id": public_client.client_id,
         "refresh_token": first["refresh_token"],
     }
 
-    rotated = await post_form(http_client, base_url + "/o/token/", form)
-    reused = await post_form(http_client, base_url + "/o/token/", form)
+    rotated = await oauth.post("/o/token/", form)
+    reused = await oauth.post("/o/token/", form)
 
     assert rotated.code == 200, rotated.body
     assert_oauth_error(reused, 400, "invalid_grant")

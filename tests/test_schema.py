@@ -22,6 +22,7 @@ TABLES = {
     "client",
     "gateway_state",
     "integration_run",
+    "known_address",
     "permission",
     "signing_key",
     "user",
@@ -128,3 +129,50 @@ def test_secret_generated_once(empty_db: peewee.Database) -> None:
     assert (
         GatewayState.select().where(GatewayState.name == "cookie_secret").count() == 1
     )
+
+
+CASE_INDEX_VERSION = schema.MIGRATIONS.index(schema._add_username_case_index) + 1
+
+
+def _downgrade_to_case_index_migration(db: peewee.Database) -> None:
+    """Drop the case index and set the version back to just before it."""
+    db.execute_sql("DROP INDEX user_username_lower")
+    set_state(schema.SCHEMA_VERSION_KEY, str(CASE_INDEX_VERSION - 1))
+
+
+def test_case_index_added_on_upgrade(empty_db: peewee.Database) -> None:
+    models.migrate()
+    create_user("alice", STANDARD, HASH)
+    _downgrade_to_case_index_migration(empty_db)
+    with empty_db.atomic():
+        User.create(username="Bob", kind=STANDARD, password_hash=HASH)
+
+    models.migrate()
+
+    assert query_schema_version() == SCHEMA_VERSION
+    with pytest.raises(peewee.IntegrityError), empty_db.atomic():
+        User.create(username="ALICE", kind=STANDARD, password_hash=HASH)
+
+
+def test_case_clash_skips_index_with_warning(
+    empty_db: peewee.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    models.migrate()
+    create_user("alice", STANDARD, HASH)
+    _downgrade_to_case_index_migration(empty_db)
+    with empty_db.atomic():
+        User.create(username="Alice", kind=STANDARD, password_hash=HASH)
+
+    models.migrate()
+
+    assert query_schema_version() == SCHEMA_VERSION
+    warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelname == "WARNING"
+    ]
+    assert warnings == [
+        "usernames differ only in letter case for alice; the unique index on"
+        " lower-cased usernames is not created"
+    ]
+    assert User.select().count() == 2

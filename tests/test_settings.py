@@ -142,6 +142,19 @@ def test_command_line_overrides_environment() -> None:
             " expected a value from 0.1 to 3600",
         ),
         (
+            "GATEWAY_MAX_BODY_BYTES",
+            "0",
+            "max_body_bytes (GATEWAY_MAX_BODY_BYTES): expected a value from 1024 to"
+            " 1073741824, got 0",
+        ),
+        (
+            "GATEWAY_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS",
+            "1",
+            "refresh_token_absolute_lifetime_seconds"
+            " (GATEWAY_REFRESH_TOKEN_ABSOLUTE_LIFETIME_SECONDS): expected a value"
+            " from 60 to 157680000, got 1",
+        ),
+        (
             "GATEWAY_TRUST_PROXY_HEADERS",
             "maybe",
             "GATEWAY_TRUST_PROXY_HEADERS: expected true or false",

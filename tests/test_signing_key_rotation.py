@@ -12,42 +12,19 @@ import requests
 
 from auth.keys import RETIRED_KEY_MARGIN_SECONDS, KeyRing, create_signing_key
 from auth.tokens import AccessTokenService
+from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.base import utcnow
 from models.clients import Client
 from models.state import SigningKey
 from models.users import User
-from server import run_housekeeping
-from tests.conftest import PASSWORD, basic_header
-from tests.oauth_support import json_body, post_form
+from tests.conftest import PASSWORD
+from tests.e2e import CREATE_CC_APP
+from tests.oauth_support import OAuthCaller
 
 
-async def client_credentials_token(
-    http_client: Any, base_url: str, client: Client, secret: str
-) -> str:
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "client_credentials"},
-        basic_header(client.client_id, secret),
-    )
-    assert response.code == 200, response.body
-    return str(json_body(response)["access_token"])
-
-
-async def echo_status(http_client: Any, base_url: str, token: str) -> int:
-    response = await http_client.fetch(
-        base_url + "/integrations/execute/echo",
-        method="POST",
-        body="{}",
-        headers={"Authorization": f"Bearer {token}"},
-        raise_error=False,
-    )
-    return int(response.code)
-
-
-async def jwks_kids(http_client: Any, base_url: str) -> list[str]:
-    response = await http_client.fetch(base_url + "/o/jwks/")
+async def jwks_kids(oauth: OAuthCaller) -> list[str]:
+    response = await oauth.http_client.fetch(oauth.base_url + "/o/jwks/")
     return [key["kid"] for key in json.loads(response.body)["keys"]]
 
 
@@ -58,34 +35,28 @@ def set_retired_ago(kid: str, seconds: int) -> None:
 
 @pytest.mark.gen_test
 async def test_rotation_signs_with_new_key_and_keeps_old(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    cc_client: tuple[Client, str],
+    oauth: OAuthCaller, gateway: Gateway, cc_client: tuple[Client, str]
 ) -> None:
-    old_token = await client_credentials_token(http_client, base_url, *cc_client)
+    old_token = await oauth.client_credentials_token(*cc_client)
     old_kid = jwt.get_unverified_header(old_token)["kid"]
 
     new_key = create_signing_key()
     run_housekeeping(gateway)
 
-    new_token = await client_credentials_token(http_client, base_url, *cc_client)
+    new_token = await oauth.client_credentials_token(*cc_client)
     assert jwt.get_unverified_header(new_token)["kid"] == new_key.kid
     assert new_key.kid != old_kid
-    kids = await jwks_kids(http_client, base_url)
+    kids = await jwks_kids(oauth)
     assert sorted(kids) == sorted([old_kid, new_key.kid])
-    assert await echo_status(http_client, base_url, old_token) == 200
-    assert await echo_status(http_client, base_url, new_token) == 200
+    assert await oauth.echo_status(old_token) == 200
+    assert await oauth.echo_status(new_token) == 200
 
 
 @pytest.mark.gen_test
 async def test_retired_key_dropped_after_its_tokens_expire(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    cc_client: tuple[Client, str],
+    oauth: OAuthCaller, gateway: Gateway, cc_client: tuple[Client, str]
 ) -> None:
-    old_token = await client_credentials_token(http_client, base_url, *cc_client)
+    old_token = await oauth.client_credentials_token(*cc_client)
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     create_signing_key()
     keep_for = gateway.settings.access_token_lifetime_seconds
@@ -93,21 +64,18 @@ async def test_retired_key_dropped_after_its_tokens_expire(
 
     set_retired_ago(old_kid, keep_for - 30)
     run_housekeeping(gateway)
-    assert old_kid in await jwks_kids(http_client, base_url)
+    assert old_kid in await jwks_kids(oauth)
 
     set_retired_ago(old_kid, keep_for + 30)
     run_housekeeping(gateway)
 
-    assert old_kid not in await jwks_kids(http_client, base_url)
+    assert old_kid not in await jwks_kids(oauth)
     assert SigningKey.select().where(SigningKey.kid == old_kid).count() == 0
 
 
 @pytest.mark.gen_test
 async def test_key_rotated_by_another_process_verifies(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    service_account: User,
+    oauth: OAuthCaller, gateway: Gateway, service_account: User
 ) -> None:
     # Another process rotates and signs before this one has reloaded.
     create_signing_key()
@@ -119,13 +87,13 @@ async def test_key_rotated_by_another_process_verifies(
     token, _ = other.issue(service_account, "other-process", "integration:echo")
     gateway.keys._loaded_at = -1e9
 
-    assert await echo_status(http_client, base_url, token) == 200
+    assert await oauth.echo_status(token) == 200
     assert other_keys.signing_kid in gateway.keys.public_keys
 
 
 @pytest.mark.gen_test
 async def test_unknown_kid_reload_is_rate_limited(
-    http_client: Any, base_url: str, gateway: Gateway, service_account: User
+    oauth: OAuthCaller, gateway: Gateway, service_account: User
 ) -> None:
     loads = []
     original = gateway.keys.load
@@ -140,7 +108,7 @@ async def test_unknown_kid_reload_is_rate_limited(
     forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers=header)
 
     for _ in range(5):
-        assert await echo_status(http_client, base_url, forged) == 401
+        assert await oauth.echo_status(forged) == 401
 
     assert len(loads) == 1
 
@@ -156,15 +124,7 @@ def test_rotate_signing_key_command(gateway_process: Any) -> None:
         stdin=PASSWORD + "\n",
     )
     process.cli("grant", "partner-sa", "echo")
-    app = process.cli_json(
-        "create-app",
-        "--name",
-        "Partner",
-        "--grant-type",
-        "client-credentials",
-        "--user",
-        "partner-sa",
-    )
+    app = process.cli_json(*CREATE_CC_APP, "--name", "Partner")
     base_url = process.start()
     auth = (app["client_id"], app["client_secret"])
 

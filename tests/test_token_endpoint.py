@@ -17,6 +17,7 @@ from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from models.tokens import AccessToken
 from models.users import EXECUTE, SERVICE_ACCOUNT, User, grant_permission, set_active
 from plugins.loader import IntegrationRegistry
+from tests.oauth_support import basic
 from tests.sample_plugins import entry_point, load_with_builtins
 from tests.support import (
     BASIC_CHALLENGE,
@@ -29,7 +30,6 @@ from tests.support import (
     form,
     json_body,
 )
-from tests.test_client_auth import basic
 
 Response = tornado.httpclient.HTTPResponse
 ClientFactory = Callable[..., tuple[Client, str | None]]
@@ -43,7 +43,7 @@ def registry() -> IntegrationRegistry:
 
 
 @pytest.fixture
-def token_url(base_url: str, app: Any) -> str:
+def token_url(base_url: str) -> str:
     """The token endpoint of the application that pytest-tornado serves."""
     return base_url + "/o/token/"
 
@@ -189,24 +189,43 @@ async def test_basic_and_body_secret_rejected(
 
 
 @pytest.mark.gen_test
-async def test_json_body_is_invalid_request(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
+@pytest.mark.parametrize(
+    ("body", "content_type", "description"),
+    [
+        (
+            json.dumps({"grant_type": "client_credentials"}),
+            "application/json",
+            "The body must be application/x-www-form-urlencoded.",
+        ),
+        (
+            "grant_type=client_credentials&scope=integration%3Aecho&scope=x",
+            FORM_TYPE,
+            "A parameter is repeated in the request.",
+        ),
+        ("scope=", FORM_TYPE, "The grant_type parameter is missing."),
+    ],
+    ids=["json_body", "repeated_parameter", "missing_grant_type"],
+)
+async def test_invalid_request_is_described(
+    http_client: Any,
+    token_url: str,
+    cc_client: tuple[Client, str],
+    body: str,
+    content_type: str,
+    description: str,
 ) -> None:
     client, secret = cc_client
-    body = json.dumps({"grant_type": "client_credentials"})
 
     response = await request_token(
         http_client,
         token_url,
         body,
         authorization=basic(client.client_id, secret),
-        content_type="application/json",
+        content_type=content_type,
     )
 
     assert_token_error(response, 400, "invalid_request")
-    assert json_body(response)["error_description"] == (
-        "The body must be application/x-www-form-urlencoded."
-    )
+    assert json_body(response)["error_description"] == description
 
 
 @pytest.mark.gen_test
@@ -227,23 +246,6 @@ async def test_other_content_type_is_invalid_request(
     )
 
     assert_token_error(response, 400, "invalid_request")
-
-
-@pytest.mark.gen_test
-async def test_repeated_parameter_is_invalid_request(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
-) -> None:
-    client, secret = cc_client
-    body = "grant_type=client_credentials&scope=integration%3Aecho&scope=x"
-
-    response = await request_token(
-        http_client, token_url, body, authorization=basic(client.client_id, secret)
-    )
-
-    assert_token_error(response, 400, "invalid_request")
-    assert json_body(response)["error_description"] == (
-        "A parameter is repeated in the request."
-    )
 
 
 @pytest.mark.gen_test
@@ -269,32 +271,18 @@ async def test_query_parameters_rejected(
 
 
 @pytest.mark.gen_test
-async def test_wrong_secret_with_basic(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
+@pytest.mark.parametrize("credentials", ["wrong_secret", "unknown_client", "none"])
+async def test_failed_basic_authentication(
+    http_client: Any, token_url: str, cc_client: tuple[Client, str], credentials: str
 ) -> None:
     client, _ = cc_client
+    authorization = {
+        "wrong_secret": basic(client.client_id, "wrong"),
+        "unknown_client": basic("no-such-client", "secret"),
+        "none": None,
+    }[credentials]
 
-    response = await request_token(
-        http_client, token_url, authorization=basic(client.client_id, "wrong")
-    )
-
-    assert_token_error(response, 401, "invalid_client")
-    assert challenges(response) == [BASIC_CHALLENGE]
-
-
-@pytest.mark.gen_test
-async def test_unknown_client_with_basic(http_client: Any, token_url: str) -> None:
-    response = await request_token(
-        http_client, token_url, authorization=basic("no-such-client", "secret")
-    )
-
-    assert_token_error(response, 401, "invalid_client")
-    assert challenges(response) == [BASIC_CHALLENGE]
-
-
-@pytest.mark.gen_test
-async def test_no_client_credentials(http_client: Any, token_url: str) -> None:
-    response = await request_token(http_client, token_url)
+    response = await request_token(http_client, token_url, authorization=authorization)
 
     assert_token_error(response, 401, "invalid_client")
     assert challenges(response) == [BASIC_CHALLENGE]
@@ -363,22 +351,6 @@ async def test_unsupported_grant_type(
     )
 
     assert_token_error(response, 400, "unsupported_grant_type")
-
-
-@pytest.mark.gen_test
-async def test_missing_grant_type(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
-) -> None:
-    client, secret = cc_client
-
-    response = await request_token(
-        http_client, token_url, "scope=", authorization=basic(client.client_id, secret)
-    )
-
-    assert_token_error(response, 400, "invalid_request")
-    assert json_body(response)["error_description"] == (
-        "The grant_type parameter is missing."
-    )
 
 
 @pytest.mark.gen_test

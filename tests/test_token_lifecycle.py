@@ -9,6 +9,7 @@ import pytest
 
 from auth.clients import delete_client
 from auth.revocation import revoke_user_tokens
+from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.base import utcnow
 from models.clients import Client
@@ -17,39 +18,14 @@ from models.consents import Consent
 from models.refresh_tokens import RefreshToken
 from models.tokens import AccessToken
 from models.users import User
-from server import run_housekeeping
-from tests.conftest import PASSWORD, basic_header
+from tests.conftest import PASSWORD
 from tests.oauth_support import (
     REDIRECT_URI,
     VERIFIER,
+    OAuthCaller,
     issue_code,
     json_body,
-    post_form,
 )
-
-
-async def issue_tokens(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    client: Client,
-    secret: str,
-    user: User,
-) -> dict[str, Any]:
-    code = issue_code(gateway, client, user)
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": VERIFIER,
-        },
-        basic_header(client.client_id, secret),
-    )
-    assert response.code == 200, response.body
-    return dict(json_body(response))
 
 
 def live_refresh_tokens() -> int:
@@ -62,14 +38,13 @@ def live_access_tokens() -> int:
 
 @pytest.mark.gen_test
 async def test_delete_client_ends_everything(
-    http_client: Any,
-    base_url: str,
+    oauth: OAuthCaller,
     gateway: Gateway,
     ac_client: tuple[Client, str],
     standard_user: User,
 ) -> None:
     client, secret = ac_client
-    await issue_tokens(http_client, base_url, gateway, client, secret, standard_user)
+    await oauth.issue_tokens(client, secret, standard_user)
     pending_code = issue_code(gateway, client, standard_user)
     Consent.create(user=standard_user, client=client, scope="integration:echo")
 
@@ -90,28 +65,21 @@ async def test_delete_client_ends_everything(
 
 @pytest.mark.gen_test
 async def test_revoke_user_tokens_spares_other_users(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     ac_client: tuple[Client, str],
     standard_user: User,
     make_user: Any,
 ) -> None:
     other = make_user("erin", permissions={"echo": ("execute",)})
-    await issue_tokens(http_client, base_url, gateway, *ac_client, standard_user)
-    other_tokens = await issue_tokens(http_client, base_url, gateway, *ac_client, other)
+    await oauth.issue_tokens(*ac_client, standard_user)
+    other_tokens = await oauth.issue_tokens(*ac_client, other)
 
     counts = revoke_user_tokens(standard_user.id)
 
     assert counts.access_tokens == 1
     assert counts.refresh_tokens == 1
     assert live_access_tokens() == 1
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": other_tokens["refresh_token"]},
-        basic_header(ac_client[0].client_id, ac_client[1]),
-    )
+    response = await oauth.refresh(*ac_client, other_tokens["refresh_token"])
     assert response.code == 200
 
 
@@ -258,38 +226,25 @@ def _issue_code_in(process: Any, client_id: str, username: str) -> str:
 
 @pytest.mark.gen_test
 async def test_admin_deactivation_ends_refresh_tokens(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
-    ac_client: tuple[Client, str],
-    standard_user: User,
+    oauth: OAuthCaller, ac_client: tuple[Client, str], standard_user: User
 ) -> None:
     from auth.accounts import activate_user, deactivate_user
 
-    tokens = await issue_tokens(
-        http_client, base_url, gateway, *ac_client, standard_user
-    )
+    tokens = await oauth.issue_tokens(*ac_client, standard_user)
 
     revoked = deactivate_user(standard_user)
     activate_user(standard_user)
 
     assert revoked.access_tokens == 1
     assert revoked.refresh_tokens == 1
-    response = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
-        basic_header(ac_client[0].client_id, ac_client[1]),
-    )
+    response = await oauth.refresh(*ac_client, tokens["refresh_token"])
     assert response.code == 400
     assert json_body(response)["error"] == "invalid_grant"
 
 
 @pytest.mark.gen_test
 async def test_dropping_code_grant_revokes_user_grants(
-    http_client: Any,
-    base_url: str,
-    gateway: Gateway,
+    oauth: OAuthCaller,
     make_client: Any,
     service_account: User,
     standard_user: User,
@@ -301,15 +256,8 @@ async def test_dropping_code_grant_revokes_user_grants(
         redirect_uris=[REDIRECT_URI],
         service_account=service_account,
     )
-    user_tokens = await issue_tokens(
-        http_client, base_url, gateway, client, secret, standard_user
-    )
-    machine = await post_form(
-        http_client,
-        base_url + "/o/token/",
-        {"grant_type": "client_credentials"},
-        basic_header(client.client_id, secret),
-    )
+    user_tokens = await oauth.issue_tokens(client, secret, standard_user)
+    machine = await oauth.request_client_credentials(client.client_id, secret)
 
     revoked = update_client(
         client,

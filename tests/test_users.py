@@ -187,3 +187,28 @@ def test_permissions_deleted_with_user(db: peewee.Database) -> None:
     user.delete_instance()
 
     assert Permission.select().count() == 0
+
+
+@pytest.mark.parametrize("username", ["Alice", "ALICE", "aLiCe"])
+def test_username_differing_in_case_rejected(
+    db: peewee.Database, username: str
+) -> None:
+    create_user("alice", STANDARD, HASH)
+
+    with pytest.raises(UserError) as caught:
+        create_user(username, STANDARD, HASH)
+
+    assert str(caught.value) == (
+        "a user named 'alice' already exists, so choose a username that differs"
+        " in more than letter case"
+    )
+    assert User.select().count() == 1
+
+
+def test_case_index_rejects_direct_insert(db: peewee.Database) -> None:
+    create_user("alice", STANDARD, HASH)
+
+    with pytest.raises(peewee.IntegrityError), db.atomic():
+        User.create(username="Alice", kind=STANDARD, password_hash=HASH)
+
+    assert User.select().count() == 1
