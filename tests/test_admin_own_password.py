@@ -41,10 +41,10 @@ async def test_own_password_keeps_session(staff_user, login_as, pages):
     assert response.headers["Location"] == location
     assert console.cookies["gateway_session"] != old_cookie
 
-    shown = await console.get(location)
-    assert shown.code == 200
-    assert_page_headers(shown)
-    assert "Your password was changed." in text(shown)
+    notice_page = await console.get(location)
+    assert notice_page.code == 200
+    assert_page_headers(notice_page)
+    assert "Your password was changed." in text(notice_page)
     assert (await other_browser.get("/admin/")).code == 302
     assert live_sessions(staff_user.id) == 1
 
