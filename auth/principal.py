@@ -1,4 +1,4 @@
-"""The principal: whoever a request's credentials resolved to."""
+"""The principal: the user or service account a request's credentials name."""
 
 from __future__ import annotations
 

@@ -177,7 +177,7 @@ def _error_code(status_code: int) -> str:
 
 
 class NotFoundHandler(BaseHandler):
-    """Answers every unknown path with a JSON 404."""
+    """Send a JSON 404 for every unknown path."""
 
     def prepare(self) -> None:
         raise ApiError(404, "not_found", "No resource at this path.")

@@ -80,7 +80,7 @@ def reset_connection() -> None:
         if not database.is_closed():
             database.close()
     except DATABASE_ERRORS:
-        # The connection is gone already; peewee still forgets it.
+        # The connection is already gone, so only peewee's record of it is dropped.
         database._state.reset()
 
 

@@ -1,4 +1,4 @@
-"""What every grant type receives and returns."""
+"""The request every grant type receives and the result it returns."""
 
 from __future__ import annotations
 
