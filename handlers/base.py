@@ -177,7 +177,7 @@ def _error_code(status_code: int) -> str:
 
 
 class NotFoundHandler(BaseHandler):
-    """Send a JSON 404 for every unknown path."""
+    """The JSON 404 for every unknown path."""
 
     def prepare(self) -> None:
         raise ApiError(404, "not_found", "No resource at this path.")
