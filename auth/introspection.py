@@ -21,7 +21,7 @@ from auth.errors import (
     InvalidTokenError,
     OAuthError,
 )
-from auth.revocation_endpoint import record_endpoint_refusal
+from auth.refusals import record_refusal
 from auth.scopes import format_scope, integration_scope
 from auth.tokens import AccessTokenService
 from models.tokens import query_live_token_row
@@ -72,8 +72,8 @@ class IntrospectionEndpoint:
             validate_introspecting_client(client, authorization is not None)
             return self.introspect(form)
         except OAuthError as error:
-            record_endpoint_refusal(
-                INTROSPECT, error, client_id, remote_addr, request_id
+            record_refusal(
+                INTROSPECT, error, client_id, remote_addr, request_id, INTROSPECT
             )
             raise
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import logging
 
-from auth.client_auth import ClientAuthenticationError, authenticate_client
+from auth.client_auth import authenticate_client
 from auth.errors import (
     ClientNotPermittedError,
     InvalidRequestError,
     InvalidTokenError,
     OAuthError,
 )
-from auth.log_text import clip_for_log
 from auth.refresh_tokens import query_refresh_token
+from auth.refusals import record_refusal
 from auth.revocation import revoke_grant
 from auth.tokens import AccessTokenService
-from models.audit import FAILURE, SUCCESS, record_event
+from models.audit import SUCCESS, record_event
 from models.tokens import AccessToken, revoke_tokens
 
 log = logging.getLogger("integration_gateway.auth.revocation_endpoint")
@@ -58,8 +58,8 @@ class RevocationEndpoint:
             client_id = client.client.client_id
             kind = self.revoke(form, client_id)
         except OAuthError as error:
-            record_endpoint_refusal(
-                TOKEN_REVOKE, error, client_id, remote_addr, request_id
+            record_refusal(
+                TOKEN_REVOKE, error, client_id, remote_addr, request_id, TOKEN_REVOKE
             )
             raise
         record_event(
@@ -126,38 +126,6 @@ class RevocationEndpoint:
             return None
         jti = claims.get("jti")
         return jti if isinstance(jti, str) else None
-
-
-def record_endpoint_refusal(
-    action: str,
-    error: OAuthError,
-    client_id: str | None,
-    remote_addr: str | None,
-    request_id: str | None,
-) -> None:
-    """Log and audit a refused revocation or introspection request."""
-    detail = error.error
-    if error.log_detail:
-        detail += ": " + error.log_detail
-    log.info(
-        "%s refused: error=%s client_id=%r request_id=%s %s",
-        action,
-        error.error,
-        clip_for_log(client_id) if client_id is not None else None,
-        request_id,
-        error.log_detail,
-    )
-    failed_authentication = isinstance(error, ClientAuthenticationError)
-    record_event(
-        "auth.failure" if failed_authentication else action,
-        FAILURE,
-        client_id=client_id,
-        auth_method="client" if failed_authentication else None,
-        target=action,
-        remote_addr=remote_addr,
-        request_id=request_id,
-        detail=detail,
-    )
 
 
 def _check_owner(owner_client_id: str, client_id: str) -> None:

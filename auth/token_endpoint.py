@@ -18,9 +18,9 @@ from auth.errors import (
     UnsupportedGrantTypeError,
 )
 from auth.grants.base import Grant, TokenRequest
-from auth.log_text import clip_for_log
+from auth.refusals import record_refusal
 from auth.revocation import revoke_grant
-from models.audit import FAILURE, INSERT_EVENT, SUCCESS, event_row, record_event
+from models.audit import INSERT_EVENT, SUCCESS, event_row, record_event
 from models.base import database
 from models.batch import GroupWriter
 
@@ -122,27 +122,11 @@ class TokenEndpoint:
         request_id: str | None,
     ) -> None:
         """Log and audit a refused token request."""
-        detail = error.error
-        if error.log_detail:
-            detail += ": " + error.log_detail
-        log.info(
-            "token refused: error=%s client_id=%r grant_type=%r request_id=%s %s",
-            error.error,
-            clip_for_log(client_id) if client_id is not None else None,
-            clip_for_log(grant_type, 40),
+        record_refusal(
+            TOKEN_ISSUE,
+            error,
+            client_id,
+            remote_addr,
             request_id,
-            error.log_detail,
-        )
-        action = TOKEN_ISSUE
-        if isinstance(error, ClientAuthenticationError):
-            action = "auth.failure"
-        record_event(
-            action,
-            FAILURE,
-            client_id=client_id,
-            auth_method="client" if action == "auth.failure" else None,
             target=grant_type[:40] or None,
-            remote_addr=remote_addr,
-            request_id=request_id,
-            detail=detail,
         )
