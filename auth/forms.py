@@ -7,7 +7,7 @@ import urllib.parse
 from auth.errors import InvalidRequestError
 from auth.log_text import clip_for_log
 
-# Partners copy a published guide that says "x-www-form-urlencoded" without
+# Partners copy a published guide that writes "x-www-form-urlencoded" without
 # the "application/" prefix, so that spelling is read as a form too.
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "x-www-form-urlencoded")
 MAX_PARAMETERS = 50

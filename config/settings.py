@@ -53,10 +53,10 @@ class Settings:
     bcrypt_rounds: int = 12
     #: How long a verified Basic credential is remembered in memory.
     basic_auth_cache_seconds: int = 300
-    #: A plugin run that takes longer than this answers 504.
+    #: A plugin run that takes longer than this gets a 504 response.
     plugin_timeout_seconds: float = 30.0
     #: Failed logins per username, and separately per client address, within
-    #: ``login_throttle_window_seconds`` before further attempts answer 429.
+    #: ``login_throttle_window_seconds`` before further attempts get 429.
     login_throttle_max_failures: int = 5
     login_throttle_window_seconds: int = 300
     #: Largest request body accepted, in bytes.

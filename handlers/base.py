@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
 
 
 class ApiError(tornado.web.HTTPError):
-    """An error answered as ``{"error": ..., "error_description": ...}``.
+    """An error sent as ``{"error": ..., "error_description": ...}``.
 
     ``log_detail`` goes to the server log only; ``description`` goes to the
     client and must be fixed text, never request input.
@@ -67,7 +67,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header(name, value)
 
     def check_xsrf_cookie(self) -> None:
-        # A handler that does not implement this method answers 405, which is
+        # A handler that does not implement this method returns 405, which is
         # more useful than the 403 of a missing xsrf token, and runs nothing.
         method = self.request.method.lower() if self.request.method else ""
         if getattr(type(self), method, None) is getattr(

@@ -1,4 +1,4 @@
-"""``GET /healthz``: 200 when the database answers, 503 when it does not."""
+"""``GET /healthz``: 200 when the database responds, 503 when it does not."""
 
 from __future__ import annotations
 

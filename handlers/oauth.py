@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 
 class OAuthEndpointHandler(BaseHandler):
-    """Base of endpoints that answer JSON with ``Cache-Control: no-store``."""
+    """Base of endpoints that respond with JSON and ``Cache-Control: no-store``."""
 
     def check_xsrf_cookie(self) -> None:
         # Clients authenticate themselves; there is no cookie to protect.

@@ -85,7 +85,7 @@ def reset_connection() -> None:
 
 
 def check_database() -> bool:
-    """Run a trivial query and report whether the database answered.
+    """Run a trivial query and report whether the database responded.
 
     A connection the server dropped (a restart, an idle timeout) fails the
     first query only, so the check reconnects and tries once more before it

@@ -2,7 +2,7 @@
 
 Requests that finish in the same turn of the event loop have their rows (an
 integration run and its audit event, an issued token and its audit event)
-written together. Each request still waits for that commit before it answers,
+written together. Each request still waits for that commit before it responds,
 so what a caller saw succeed is on disk; only the cost of the commit is shared.
 """
 

@@ -31,7 +31,7 @@ _ENABLED = PreparedQuery(
 def check_integration_enabled(name: str) -> bool:
     """Return whether integration ``name`` may be executed.
 
-    The partner API asks this on every call, so it uses SQL compiled once.
+    The partner API checks this on every call, so it uses SQL compiled once.
     """
     row = _ENABLED.first(name=name)
     return row is None or bool(row[0])
@@ -86,7 +86,7 @@ _EXECUTE_FACTS = PreparedQuery(
 def query_execute_facts(user_id: int, integration: str) -> tuple[bool, bool]:
     """Return whether the user may execute ``integration`` and whether it is on.
 
-    Both come from one query, because a Basic call asks them on the hot path;
+    Both come from one query, because a Basic call needs them on the hot path;
     a bearer call reads them with its token instead.
     """
     row = _EXECUTE_FACTS.first(user_id=user_id, integration=integration)

@@ -52,7 +52,7 @@ class LiveToken:
     username: str
     kind: str
     last_used_at: datetime.datetime | None
-    #: Whether the user holds execute on the integration named in the query.
+    #: Whether the user has execute on the integration named in the query.
     may_execute: bool = False
     #: Whether staff left the integration named in the query enabled.
     integration_enabled: bool = True

@@ -20,7 +20,7 @@ __all__ = ["Integration", "IntegrationContext", "IntegrationError", "Principal"]
 
 
 class IntegrationError(Exception):
-    """Raised by a plugin to answer the caller with a 4xx status and a message.
+    """Raised by a plugin to send the caller a 4xx status and a message.
 
     The message is sent to the caller as it is, so it must not contain secrets.
     """
@@ -45,11 +45,11 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 @dataclasses.dataclass(frozen=True)
 class IntegrationContext:
-    """What a plugin receives about the call it is running."""
+    """The run id, caller, settings and logger a plugin receives for one call."""
 
     #: Unique id of this run, also returned to the caller in ``X-Run-Id``.
     run_id: str
-    #: Who called: username, kind, auth method, client id and scopes.
+    #: The caller: username, kind, auth method, client id and scopes.
     principal: Principal
     #: The ``[integrations.NAME]`` table of the configuration file.
     settings: Mapping[str, Any]
