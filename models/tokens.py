@@ -26,21 +26,6 @@ class AccessToken(BaseModel):
     grant_id = peewee.CharField(max_length=64, null=True, index=True)
 
 
-def query_live_token(jti: str) -> AccessToken | None:
-    """Return the unrevoked, unexpired token ``jti`` joined with its user."""
-    now = utcnow()
-    return (
-        AccessToken.select(AccessToken, User)
-        .join(User)
-        .where(
-            (AccessToken.jti == jti)
-            & AccessToken.revoked_at.is_null()
-            & (AccessToken.expires_at > now)
-        )
-        .first()
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class LiveToken:
     """A live access token with the fields of its active user."""
