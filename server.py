@@ -27,6 +27,7 @@ from auth.passwords import (
 from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.application import HOUSEKEEPING_INTERVAL_SECONDS, serve
+from handlers.log_output import configure_logging
 from models.audit import SUCCESS, record_event
 from models.clients import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, query_client
 from models.users import (
@@ -456,10 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Operator commands print their own results; the log is for the server.
     serving = handler is command_serve
-    logging.basicConfig(
-        level=settings.log_level if serving else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level if serving else logging.WARNING, serving)
     # peewee logs every query with its bound values at DEBUG, and those values
     # include the signing key, the stored secrets and password hashes.
     logging.getLogger("peewee").setLevel(logging.INFO)

@@ -11,7 +11,6 @@ This makes such changes take effect at once in every process.
 from __future__ import annotations
 
 import collections
-import hashlib
 import hmac
 import secrets
 import time
@@ -32,7 +31,7 @@ class CredentialCache:
         """Return the key under which this credential is remembered."""
         message = username.encode("utf-8", "surrogatepass") + b"\x00"
         message += password.encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")
 
     def check(self, digest: bytes, user_id: int, credential_version: int) -> bool:
         """Return whether ``digest`` was verified for this user at this version."""

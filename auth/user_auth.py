@@ -15,7 +15,8 @@ import datetime
 from auth.credential_cache import CredentialCache
 from auth.passwords import PasswordHasher
 from models.base import utcnow
-from models.users import User, check_username_syntax, query_user
+from models.changes import tracker
+from models.users import User, check_username_syntax, recall_user
 
 # last_used_at is written at most this often per user, to keep writes off the
 # hot path.
@@ -62,7 +63,7 @@ class UserAuthenticator:
 
     def lookup(self, username: str, password: str) -> Credential:
         """Read the user that ``username`` names; no password check yet."""
-        user = query_user(username) if check_username_syntax(username) else None
+        user = recall_user(username) if check_username_syntax(username) else None
         return Credential(
             username, password, user, self.cache.digest(username, password)
         )
@@ -151,8 +152,40 @@ class UserAuthenticator:
             task.exception()
 
 
+class LastUseWrites:
+    """When this process last wrote each user's ``last_used_at``.
+
+    The user rows behind a call may be remembered (models.changes) with an
+    older ``last_used_at`` than the one written since. The record is dropped
+    whenever the change count moves, which costs at most one more write per
+    user.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._written: dict[int, datetime.datetime] = {}
+        self._count = -1
+
+    def touch(self, user_id: int, last_used_at: datetime.datetime | None) -> None:
+        """Record that the user was just used, at most once a minute."""
+        if tracker.count != self._count:
+            self._written = {}
+            self._count = tracker.count
+        written = self._written.get(user_id)
+        if written is not None and (last_used_at is None or written > last_used_at):
+            last_used_at = written
+        now = utcnow()
+        if last_used_at is not None and now - last_used_at <= LAST_USED_RESOLUTION:
+            return
+        User.update(last_used_at=now).where(User.id == user_id).execute()
+        if len(self._written) >= self.max_entries:
+            self._written = {}
+        self._written[user_id] = now
+
+
+_last_use_writes = LastUseWrites()
+
+
 def touch_last_used(user_id: int, last_used_at: datetime.datetime | None) -> None:
     """Record that the user was just used, at most once a minute."""
-    now = utcnow()
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
-        User.update(last_used_at=now).where(User.id == user_id).execute()
+    _last_use_writes.touch(user_id, last_used_at)

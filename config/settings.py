@@ -53,6 +53,10 @@ class Settings:
     bcrypt_rounds: int = 12
     #: How long a verified Basic credential is remembered in memory.
     basic_auth_cache_seconds: int = 300
+    #: How often a process reads the change counter that other processes
+    #: raise, so that their revocations and permission changes reach the
+    #: answers it remembers. 0 reads it on every request.
+    change_poll_seconds: float = 1.0
     #: A plugin run that takes longer than this gets a 504 response.
     plugin_timeout_seconds: float = 30.0
     #: Failed logins per username, and separately per client address, within
@@ -101,6 +105,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "session_absolute_lifetime_seconds": (60, 30 * 24 * 3600),
     "bcrypt_rounds": (4, 31),
     "basic_auth_cache_seconds": (0, 24 * 3600),
+    "change_poll_seconds": (0, 60),
     "plugin_timeout_seconds": (0.1, 3600),
     "login_throttle_max_failures": (1, 1000),
     "login_throttle_window_seconds": (1, 24 * 3600),

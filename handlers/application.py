@@ -25,6 +25,7 @@ from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
+from handlers.log_output import AccessLog
 from handlers.login import LoginHandler, LogoutHandler
 from handlers.oauth import (
     IntrospectionHandler,
@@ -51,8 +52,9 @@ from models.tokens import delete_expired_tokens
 from plugins.loader import IntegrationRegistry, load_integrations
 
 log = logging.getLogger("integration_gateway.server")
-access_log = logging.getLogger("integration_gateway.access")
+access_log = AccessLog(logging.getLogger("integration_gateway.access"))
 
+ACCESS_LOG_FORMAT = "%d %s %s (%s) %.2fms request_id=%s"
 HOUSEKEEPING_INTERVAL_SECONDS = 60
 CHECKPOINT_INTERVAL_SECONDS = 1
 
@@ -85,11 +87,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         level = logging.WARNING
     else:
         level = logging.ERROR
-    if access_log.isEnabledFor(level):
+    if access_log.logger.isEnabledFor(level):
         request = handler.request
-        access_log.log(
-            level,
-            "%d %s %s (%s) %.2fms request_id=%s",
+        args = (
             status,
             request.method,
             clip_for_log(request.path),
@@ -97,6 +97,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
             1000.0 * request.request_time(),
             getattr(handler, "request_id", "-"),
         )
+        access_log.write(level, ACCESS_LOG_FORMAT, args)
 
 
 def make_app(gateway: Gateway) -> tornado.web.Application:

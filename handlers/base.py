@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from typing import Any
 
 import tornado.web
 
 from auth.errors import OAuthError
 from auth.log_text import MAX_LOG_DETAIL_LENGTH, clip_for_log
+from auth.secrets import new_id
 from handlers.gateway import Gateway
 from models.base import DATABASE_ERRORS, reset_connection
 
@@ -61,7 +61,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         # Tornado calls this again before an error response; keep the same id.
         if "request_id" not in self.__dict__:
-            self.request_id = secrets.token_hex(16)
+            self.request_id = new_id()
         self.set_header("X-Request-Id", self.request_id)
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)

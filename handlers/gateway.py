@@ -31,6 +31,7 @@ from auth.tokens import AccessTokenService
 from auth.user_auth import UserAuthenticator
 from config import Settings
 from models.batch import GroupWriter
+from models.changes import tracker
 from models.state import ensure_secret
 from plugins.loader import IntegrationRegistry
 
@@ -138,6 +139,7 @@ def build_gateway(settings: Settings, registry: IntegrationRegistry) -> Gateway:
         AuthorizationCodeGrant(tokens, refresh_tokens),
         RefreshTokenGrant(tokens, refresh_tokens),
     ]
+    tracker.poll_seconds = settings.change_poll_seconds
     writer = GroupWriter()
     token_endpoint = TokenEndpoint(grants, client_secret_key, writer)
 

@@ -6,11 +6,11 @@ import datetime
 import json
 import logging
 import math
-import secrets
 import time
 from typing import Any
 
 from auth.principal import Principal
+from auth.secrets import new_id
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
 from handlers.cross_site import check_json_content_type, reject_cross_site
@@ -40,6 +40,12 @@ def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259 §6), and a result carrying them
     # back could not be serialized.
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Built once: json.loads with these options builds a decoder on every call.
+_PAYLOAD_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_parse_finite
+)
 
 
 class IntegrationListHandler(PrincipalMixin):
@@ -105,9 +111,9 @@ class IntegrationExecuteHandler(PrincipalMixin):
         if not body.strip():
             return {}
         try:
-            return json.loads(
-                body, parse_constant=_reject_constant, parse_float=_parse_finite
-            )
+            # RFC 8259 §8.1: JSON exchanged between systems is UTF-8, and a
+            # byte order mark may be ignored.
+            return _PAYLOAD_DECODER.decode(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ApiError(
                 400, "invalid_request", "The request body is not valid JSON."
@@ -116,7 +122,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
     async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
         settings = self.gateway.settings
         principal = self.principal
-        run_id = secrets.token_hex(16)
+        run_id = new_id()
         context = IntegrationContext(
             run_id=run_id,
             principal=principal,

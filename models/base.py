@@ -11,6 +11,8 @@ from typing import Any
 import peewee
 from playhouse import db_url
 
+from models.changes import check_tracked, tracker
+
 #: Every model binds to this proxy; :func:`open_database` points it at a database.
 database = peewee.DatabaseProxy()
 
@@ -44,6 +46,35 @@ class BaseModel(peewee.Model):
         return int(cls.delete().where(key.in_(ids)).execute())
 
 
+class _TrackedWrites(peewee.Database):
+    """Counts writes to tracked models in :data:`models.changes.tracker`."""
+
+    def execute(self, query: Any, **context_options: Any) -> Any:
+        cursor = super().execute(query, **context_options)
+        if isinstance(query, _WRITE_QUERIES) and check_tracked(query):
+            tracker.note_write(self)
+        return cursor
+
+    def commit(self) -> None:
+        super().commit()
+        tracker.note_transaction_end()
+
+    def rollback(self) -> None:
+        super().rollback()
+        tracker.note_transaction_end()
+
+
+_WRITE_QUERIES = (peewee.Insert, peewee.Update, peewee.Delete)
+
+
+class SqliteDatabase(_TrackedWrites, peewee.SqliteDatabase):
+    pass
+
+
+class PostgresqlDatabase(_TrackedWrites, peewee.PostgresqlDatabase):
+    pass
+
+
 def open_database(url: str, background_checkpoints: bool = False) -> peewee.Database:
     """Connect to the database at ``url`` and bind the models to it.
 
@@ -67,10 +98,12 @@ def open_database(url: str, background_checkpoints: bool = False) -> peewee.Data
         if background_checkpoints:
             # A checkpoint inside a commit costs more than the commit itself.
             pragmas["wal_autocheckpoint"] = 0
-        db: peewee.Database = peewee.SqliteDatabase(path, pragmas=pragmas)
+        db: peewee.Database = SqliteDatabase(path, pragmas=pragmas)
     else:
-        db = db_url.connect(url, unquote_password=True, unquote_user=True)
+        parsed = urllib.parse.urlparse(url)
+        db = PostgresqlDatabase(**db_url.parseresult_to_dict(parsed, True, True))
     database.initialize(db)
+    tracker.use_database(db)
     return db
 
 

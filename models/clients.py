@@ -5,6 +5,7 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.changes import remembered
 from models.prepared import PreparedQuery, build_instance, param
 from models.users import User
 
@@ -36,6 +37,9 @@ class Client(BaseModel):
     )
     created_at = peewee.DateTimeField(default=utcnow)
     is_resource_server = peewee.BooleanField(default=False)
+
+    class Meta:
+        track_changes = True
 
     @property
     def grant_type_list(self) -> list[str]:
@@ -81,6 +85,15 @@ def query_client(client_id: str) -> Client | None:
         client.service_account = build_instance(User, _ACCOUNT_FIELDS, row[split:])
         client._dirty.clear()
     return client
+
+
+@remembered
+def recall_client(client_id: str) -> Client | None:
+    """Return :func:`query_client`'s answer, remembered until a tracked write.
+
+    For client authentication; callers must not change the client.
+    """
+    return query_client(client_id)
 
 
 def query_clients() -> list[Client]:

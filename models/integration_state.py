@@ -9,6 +9,7 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, database, utcnow
+from models.changes import remembered
 from models.prepared import PreparedQuery, param
 from models.users import EXECUTE, Permission
 
@@ -19,6 +20,9 @@ class IntegrationState(BaseModel):
     changed_at = peewee.DateTimeField(default=utcnow)
     # Username of the staff member who last switched it.
     changed_by = peewee.CharField(max_length=150, null=True)
+
+    class Meta:
+        track_changes = True
 
 
 _ENABLED = PreparedQuery(
@@ -83,11 +87,13 @@ _EXECUTE_FACTS = PreparedQuery(
 )
 
 
+@remembered
 def query_execute_facts(user_id: int, integration: str) -> tuple[bool, bool]:
     """Return whether the user may execute ``integration`` and whether it is on.
 
     Both come from one query, because a Basic call needs them on the hot path;
-    a bearer call reads them with its token instead.
+    a bearer call reads them with its token instead. The answer is remembered
+    until a tracked write (see models.changes).
     """
     row = _EXECUTE_FACTS.first(user_id=user_id, integration=integration)
     if row is None:

@@ -29,36 +29,42 @@ class PreparedQuery:
     def __init__(self, build: Callable[[], peewee.Query]) -> None:
         self.build = build
         self._compiled: tuple[type, str, list[Any]] | None = None
+        # Each parameter as (name of its marker, None) or (None, constant).
+        self._params: list[tuple[str | None, Any]] = []
 
-    def _compile(self) -> tuple[str, list[Any]]:
+    def _compile(self) -> str:
         # The SQL depends only on the dialect, so it is kept per database class.
         key = type(database.obj)
         if self._compiled is None or self._compiled[0] != key:
             sql, params = self.build().sql()
+            self._params = [
+                (value[1:], None)
+                if isinstance(value, str) and value.startswith(_MARKER)
+                else (None, value)
+                for value in params
+            ]
             self._compiled = (key, sql, params)
-        return self._compiled[1], self._compiled[2]
+        return self._compiled[1]
 
-    def _bind(self, params: list[Any], values: dict[str, Any]) -> list[Any]:
+    def _bind(self, values: dict[str, Any]) -> list[Any]:
         return [
-            values[value[1:]]
-            if isinstance(value, str) and value.startswith(_MARKER)
-            else value
-            for value in params
+            constant if name is None else values[name]
+            for name, constant in self._params
         ]
 
     def execute(self, **values: Any) -> Any:
         """Run the query with ``values`` for its markers; return the cursor."""
-        sql, params = self._compile()
-        return database.execute_sql(sql, self._bind(params, values))
+        sql = self._compile()
+        return database.execute_sql(sql, self._bind(values))
 
     def execute_many(self, rows: list[dict[str, Any]]) -> None:
         """Run the query once per mapping in ``rows``, in one database call."""
-        sql, params = self._compile()
+        sql = self._compile()
         # Translate driver errors into peewee's classes, as execute_sql does,
         # so that callers can tell a lost connection from a broken constraint.
         with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
             cursor = database.cursor()
-            cursor.executemany(sql, [self._bind(params, values) for values in rows])
+            cursor.executemany(sql, [self._bind(values) for values in rows])
 
     def first(self, **values: Any) -> tuple[Any, ...] | None:
         """Run the query and return its first row, or None."""

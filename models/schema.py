@@ -14,6 +14,7 @@ import peewee
 
 from models.audit import AuditEvent
 from models.base import database
+from models.changes import CREATE_COUNTER_TABLE, SEED_COUNTER, query_counter
 from models.clients import Client
 from models.codes import AuthorizationCode
 from models.consents import Consent
@@ -94,6 +95,12 @@ def _add_report_indexes(db: peewee.Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def _add_change_counter(db: peewee.Database) -> None:
+    db.execute_sql(CREATE_COUNTER_TABLE)
+    if query_counter(db) is None:
+        db.execute_sql(SEED_COUNTER)
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _migrate_to_1,
@@ -103,6 +110,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _add_username_case_index,
     _add_known_addresses,
     _add_report_indexes,
+    _add_change_counter,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

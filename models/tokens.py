@@ -8,6 +8,7 @@ import datetime
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.changes import remembered
 from models.integration_state import IntegrationState
 from models.prepared import PreparedQuery, param, python_value
 from models.users import EXECUTE, Permission, User
@@ -24,6 +25,9 @@ class AccessToken(BaseModel):
     # Ties the token to the authorization (code and its refresh tokens) that
     # produced it, so that revoking the grant ends every token of it.
     grant_id = peewee.CharField(max_length=64, null=True, index=True)
+
+    class Meta:
+        track_changes = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +81,15 @@ _LIVE_TOKEN = PreparedQuery(
 )
 
 
+@remembered
 def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
     """Return token ``jti`` if it is unrevoked, unexpired and its user active.
 
     ``integration`` names the integration whose execute permission and enable
     switch are read in the same query. This runs on every bearer call, so it
-    uses SQL compiled once.
+    uses SQL compiled once, and the answer is remembered until a tracked write
+    (see models.changes). The caller checks the expiry again: a remembered
+    token outlives it.
     """
     row = _LIVE_TOKEN.first(jti=jti, now=utcnow(), integration=integration)
     if row is None:

@@ -7,6 +7,7 @@ import re
 import peewee
 
 from models.base import BaseModel, database, utcnow
+from models.changes import remembered
 from models.prepared import PreparedQuery, build_instance, param
 
 STANDARD = "standard"
@@ -47,6 +48,12 @@ class User(BaseModel):
     def is_staff(self) -> bool:
         return self.kind == STAFF
 
+    class Meta:
+        # Answers remembered in memory (models.changes) read these rows; a
+        # user's last use changes nothing they depend on.
+        track_changes = True
+        untracked_columns = ("last_used_at",)
+
 
 # Unique ignoring case: two usernames may not differ only in letter case.
 USERNAME_CASE_INDEX = User.index(
@@ -62,6 +69,7 @@ class Permission(BaseModel):
 
     class Meta:
         indexes = ((("user", "integration", "permission"), True),)
+        track_changes = True
 
 
 def check_username_syntax(username: str) -> bool:
@@ -94,6 +102,15 @@ def query_user(username: str) -> User | None:
         return None
     user: User = build_instance(User, _USER_FIELDS, row)
     return user
+
+
+@remembered
+def recall_user(username: str) -> User | None:
+    """Return :func:`query_user`'s answer, remembered until a tracked write.
+
+    For the partner API's Basic check; callers must not change the user.
+    """
+    return query_user(username)
 
 
 def query_username_ignoring_case(username: str) -> str | None:
@@ -254,10 +271,14 @@ _INTEGRATIONS_WITH = PreparedQuery(
 )
 
 
-def query_integrations_with(user_id: int, permission: str) -> list[str]:
-    """Return the integrations on which the user holds ``permission``, sorted."""
+@remembered
+def query_integrations_with(user_id: int, permission: str) -> tuple[str, ...]:
+    """Return the integrations on which the user holds ``permission``, sorted.
+
+    The answer is remembered until a tracked write (see models.changes).
+    """
     cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
-    return [row[0] for row in cursor.fetchall()]
+    return tuple(row[0] for row in cursor.fetchall())
 
 
 def query_user_permissions(user_id: int) -> dict[str, set[str]]:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,23 @@ CREATE_CC_APP = (
     "--user",
     "partner-sa",
 )
+
+
+#: A change made on the command line reaches a running server within its
+#: ``change_poll_seconds`` (1 by default); tests wait this long at most.
+CHANGE_WAIT_SECONDS = 5.0
+
+
+def wait_for_status(
+    send: Callable[[], requests.Response], status: int
+) -> requests.Response:
+    """Repeat ``send`` until it answers ``status``; return the last response."""
+    deadline = time.monotonic() + CHANGE_WAIT_SECONDS
+    while True:
+        response = send()
+        if response.status_code == status or time.monotonic() >= deadline:
+            return response
+        time.sleep(0.05)
 
 
 @contextmanager

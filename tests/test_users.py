@@ -176,8 +176,8 @@ def test_integrations_with_permission_sorted(db: peewee.Database) -> None:
     grant_permission(user, "beta", READ)
     grant_permission(other, "beta", EXECUTE)
 
-    assert query_integrations_with(user.id, EXECUTE) == ["alpha", "mid", "zeta"]
-    assert query_integrations_with(user.id, READ) == ["beta"]
+    assert query_integrations_with(user.id, EXECUTE) == ("alpha", "mid", "zeta")
+    assert query_integrations_with(user.id, READ) == ("beta",)
 
 
 def test_permissions_deleted_with_user(db: peewee.Database) -> None:

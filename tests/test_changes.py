@@ -1,0 +1,237 @@
+"""Change tracking: when remembered answers of the hot path are dropped."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import peewee
+import pytest
+
+from models.audit import SUCCESS, AuditEvent, record_event
+from models.base import BaseModel, database, open_database
+from models.changes import ChangeTracker, RememberedQuery, check_tracked, tracker
+from models.clients import _CLIENT_WITH_ACCOUNT
+from models.integration_state import (
+    _EXECUTE_FACTS,
+    IntegrationState,
+    query_execute_facts,
+    set_integration_enabled,
+)
+from models.prepared import PreparedQuery
+from models.tokens import _LIVE_TOKEN
+from models.users import (
+    _INTEGRATIONS_WITH,
+    _USER_BY_NAME,
+    EXECUTE,
+    STANDARD,
+    User,
+    create_user,
+    grant_permission,
+    recall_user,
+    revoke_permission,
+)
+
+HASH = "$2b$04$" + "x" * 53
+
+
+def counter_value() -> int:
+    row = database.execute_sql('SELECT "value" FROM "change_counter"').fetchone()
+    return int(row[0])
+
+
+@pytest.fixture
+def poll_seconds() -> Iterator[None]:
+    """Restore the tracker's poll interval after the test."""
+    saved = tracker.poll_seconds
+    yield
+    tracker.poll_seconds = saved
+
+
+def marks(db: peewee.Database, count: int) -> str:
+    return ", ".join([db.param] * count)
+
+
+def test_tracked_models_and_columns() -> None:
+    assert check_tracked(User.update(is_active=False))
+    assert check_tracked(User.update(is_active=False, last_used_at=None))
+    assert not check_tracked(User.update(last_used_at=None))
+    assert check_tracked(User.delete())
+    assert check_tracked(IntegrationState.insert(name="echo", enabled=False))
+    assert not check_tracked(AuditEvent.insert(action="x", outcome=SUCCESS))
+    # A write whose table is unknown counts, to be safe.
+    assert check_tracked(peewee.Table("anything").insert(value=1))
+
+
+def test_tracked_write_raises_both_counters(db: peewee.Database) -> None:
+    before_count, before_row = tracker.count, counter_value()
+
+    user = create_user("alice", STANDARD, HASH)
+
+    assert tracker.count > before_count
+    assert counter_value() == before_row + 1
+
+    before_count, before_row = tracker.count, counter_value()
+    User.update(last_used_at=None).where(User.id == user.id).execute()
+    record_event("login", SUCCESS, actor="alice")
+
+    assert tracker.count == before_count
+    assert counter_value() == before_row
+
+
+def test_rolled_back_write_leaves_counter_row(db: peewee.Database) -> None:
+    before_row = counter_value()
+    with pytest.raises(RuntimeError), database.atomic():
+        create_user("alice", STANDARD, HASH)
+        raise RuntimeError("abandon the transaction")
+
+    assert counter_value() == before_row
+    assert User.select().count() == 0
+
+
+def test_answer_remembered_until_tracked_write(db: peewee.Database) -> None:
+    alice = create_user("alice", STANDARD, HASH)
+    grant_permission(alice, "echo", EXECUTE)
+    calls: list[int] = []
+
+    def facts(user_id: int) -> tuple[bool, bool]:
+        calls.append(user_id)
+        return query_execute_facts.function(user_id, "echo")
+
+    remembered = RememberedQuery(facts)
+
+    assert remembered(alice.id) == (True, True)
+    assert remembered(alice.id) == (True, True)
+    assert calls == [alice.id]
+
+    revoke_permission(alice, "echo", EXECUTE)
+
+    assert remembered(alice.id) == (False, True)
+    assert calls == [alice.id, alice.id]
+
+    set_integration_enabled("echo", False, "staff")
+
+    assert remembered(alice.id) == (False, False)
+
+
+def test_none_is_not_remembered(db: peewee.Database) -> None:
+    assert recall_user("alice") is None
+
+    # The user appears through SQL that the tracker does not see.
+    columns = "username, kind, password_hash, is_active, created_at, credential_version"
+    database.execute_sql(
+        f'INSERT INTO "user" ({columns}) VALUES ({marks(database.obj, 6)})',  # noqa: S608
+        ("alice", STANDARD, HASH, True, "2026-01-01 00:00:00", 1),
+    )
+
+    user = recall_user("alice")
+    assert user is not None
+    assert user.username == "alice"
+
+
+@pytest.mark.usefixtures("poll_seconds")
+def test_write_of_other_process_seen_at_next_poll(db: peewee.Database) -> None:
+    alice = create_user("alice", STANDARD, HASH)
+    grant_permission(alice, "echo", EXECUTE)
+    tracker.poll_seconds = 3600.0
+    assert query_execute_facts(alice.id, "echo") == (True, True)
+
+    # Another process removes the permission: its own connection, its own
+    # tracker, the same counter row.
+    other = ChangeTracker()
+    other_db = type(database.obj)(**_connect_params(database.obj))
+    other.use_database(other_db)
+    other_db.execute_sql(
+        f'DELETE FROM "permission" WHERE "user_id" = {marks(other_db, 1)}',  # noqa: S608
+        (alice.id,),
+    )
+    other.note_write(other_db)
+    other_db.close()
+
+    # Until the next poll, this process keeps its answer.
+    assert query_execute_facts(alice.id, "echo") == (True, True)
+
+    tracker.poll_seconds = 0.0
+    assert query_execute_facts(alice.id, "echo") == (False, True)
+
+
+def test_commit_in_another_thread_counts_again(db: peewee.Database) -> None:
+    alice = create_user("alice", STANDARD, HASH)
+    grant_permission(alice, "echo", EXECUTE)
+    written = threading.Event()
+    commit = threading.Event()
+    counts: list[int] = []
+
+    def revoke_in_thread() -> None:
+        with database.atomic():
+            revoke_permission(alice, "echo", EXECUTE)
+            written.set()
+            commit.wait(10)
+            counts.append(tracker.count)
+        counts.append(tracker.count)
+        database.close()
+
+    thread = threading.Thread(target=revoke_in_thread)
+    thread.start()
+    assert written.wait(10)
+    # Read while the other thread's transaction is still open: the old answer.
+    assert query_execute_facts(alice.id, "echo") == (True, True)
+    commit.set()
+    thread.join(10)
+
+    assert counts[1] > counts[0]
+    assert query_execute_facts(alice.id, "echo") == (False, True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        _LIVE_TOKEN,
+        _EXECUTE_FACTS,
+        _USER_BY_NAME,
+        _CLIENT_WITH_ACCOUNT,
+        _INTEGRATIONS_WITH,
+    ],
+    ids=["live_token", "execute_facts", "user", "client", "integrations_with"],
+)
+def test_remembered_queries_read_only_tracked_tables(
+    db: peewee.Database, query: PreparedQuery
+) -> None:
+    tracked = {
+        model._meta.table_name
+        for model in _all_models()
+        if getattr(model._meta, "track_changes", False)
+    }
+    sql, _ = query.build().sql()
+    tables = set(re.findall(r'(?:FROM|JOIN) "([a-z_]+)"', sql))
+
+    assert tables
+    assert tables <= tracked
+
+
+def _all_models() -> list[type[peewee.Model]]:
+    found: list[type[peewee.Model]] = []
+    pending = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        found.append(model)
+        pending.extend(model.__subclasses__())
+    return found
+
+
+def _connect_params(db: peewee.Database) -> dict[str, object]:
+    params = dict(db.connect_params)
+    params["database"] = db.database
+    return params
+
+
+def test_open_database_forgets_answers(database_url: str) -> None:
+    first = open_database(database_url)
+    count = tracker.count
+    first.close()
+
+    second = open_database(database_url)
+    second.close()
+
+    assert tracker.count > count
