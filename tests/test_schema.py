@@ -24,6 +24,7 @@ TABLES = {
     "integration_run",
     "known_address",
     "permission",
+    "secret_rotation",
     "signing_key",
     "user",
 }
