@@ -125,6 +125,14 @@ def test_staff_sets_up_partner(
     ):
         page.click(f"nav >> text={label}")
         screenshot(page, request, name)
+    page.click("nav >> text=Tokens")
+    assert client_id in page.inner_text("#tokens")
+    assert "partner-sa" in page.inner_text("#tokens")
+    assert token["access_token"] not in page.content()
+    # A client-credentials token comes without a refresh token.
+    page.click("#refresh-tokens-tab")
+    assert page.inner_text("h1") == "Active refresh tokens"
+    assert "No active refresh token." in page.content()
     assert "client.create" in page.goto(base_url + "/admin/audit").text()
     assert page.problems == []
 
