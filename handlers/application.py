@@ -47,6 +47,7 @@ from models.codes import delete_expired_codes
 from models.known_addresses import delete_old_known_addresses
 from models.login_failures import delete_old_login_failures
 from models.refresh_tokens import delete_expired_refresh_tokens
+from models.secret_rotations import NONCE_LIFETIME_DAYS, delete_old_secret_rotations
 from models.sessions import delete_old_sessions
 from models.tokens import delete_expired_tokens
 from plugins.loader import IntegrationRegistry, load_integrations
@@ -187,6 +188,9 @@ def run_housekeeping(gateway: Gateway) -> None:
             ),
             "known addresses": delete_old_known_addresses(
                 utcnow() - datetime.timedelta(days=KNOWN_ADDRESS_DAYS)
+            ),
+            "secret rotation nonces": delete_old_secret_rotations(
+                utcnow() - datetime.timedelta(days=NONCE_LIFETIME_DAYS)
             ),
         }
     except models.base.DATABASE_ERRORS as error:

@@ -44,3 +44,39 @@ def revoke_refresh_tokens(*conditions: peewee.Expression) -> int:
 def delete_expired_refresh_tokens(before: datetime.datetime, limit: int = 500) -> int:
     """Delete up to ``limit`` refresh tokens that expired before ``before``."""
     return RefreshToken.delete_batch(RefreshToken.expires_at < before, limit)
+
+
+def search_live_refresh_tokens(
+    client_id: str | None = None, username: str | None = None
+) -> peewee.Select:
+    """Build the query of usable refresh tokens with their users.
+
+    A usable token is neither rotated nor revoked and has not expired, so
+    each live grant has at most one. The rows are ordered by expiry, soonest
+    first, and ``client_id`` and ``username`` narrow them when given.
+    """
+    query = (
+        RefreshToken.select(RefreshToken, User)
+        .join(User)
+        .where(
+            RefreshToken.rotated_at.is_null()
+            & RefreshToken.revoked_at.is_null()
+            & (RefreshToken.expires_at > utcnow())
+        )
+    )
+    if client_id:
+        query = query.where(RefreshToken.client_id == client_id)
+    if username:
+        query = query.where(User.username == username)
+    return query.order_by(RefreshToken.expires_at, RefreshToken.id)
+
+
+def query_grant_refresh_token(grant_id: str) -> RefreshToken | None:
+    """Return the newest refresh token of grant ``grant_id`` with its user, or None."""
+    return (
+        RefreshToken.select(RefreshToken, User)
+        .join(User)
+        .where(RefreshToken.grant_id == grant_id)
+        .order_by(RefreshToken.issued_at.desc(), RefreshToken.id.desc())
+        .first()
+    )

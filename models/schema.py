@@ -23,6 +23,7 @@ from models.known_addresses import KnownAddress
 from models.login_failures import LoginFailure
 from models.refresh_tokens import RefreshToken
 from models.runs import IntegrationRun
+from models.secret_rotations import SecretRotation
 from models.sessions import WebSession
 from models.state import GatewayState, SigningKey, query_state, set_state
 from models.tokens import AccessToken
@@ -95,6 +96,10 @@ def _add_report_indexes(db: peewee.Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def _add_secret_rotations(db: peewee.Database) -> None:
+    db.create_tables([SecretRotation], safe=True)
+
+
 def _add_change_counter(db: peewee.Database) -> None:
     db.execute_sql(CREATE_COUNTER_TABLE)
     if query_counter(db) is None:
@@ -110,6 +115,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _add_username_case_index,
     _add_known_addresses,
     _add_report_indexes,
+    _add_secret_rotations,
     _add_change_counter,
 ]
 

@@ -17,6 +17,7 @@ ADMIN_PAGES = [
     "/admin/applications",
     "/admin/applications/new",
     "/admin/tokens",
+    "/admin/tokens?kind=refresh_token",
     "/admin/audit",
     "/admin/audit.csv",
 ]
@@ -28,6 +29,7 @@ ADMIN_FORMS = [
     "/admin/integrations/echo/enabled",
     "/admin/applications/new",
     "/admin/tokens/revoke",
+    "/admin/tokens/refresh/revoke",
 ]
 
 

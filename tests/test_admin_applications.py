@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import time
 import urllib.parse
 
 import pytest
+import tornado.web
 
 from auth.clients import digest_secret
+from handlers.admin import applications
+from handlers.application import run_housekeeping
 from models.audit import AuditEvent
+from models.base import utcnow
 from models.clients import Client, query_client
+from models.secret_rotations import (
+    NONCE_LIFETIME_DAYS,
+    SecretRotation,
+    query_secret_rotation,
+)
 from tests.pages import (
     PageClient,
     assert_page_headers,
@@ -244,12 +255,34 @@ async def test_edit_application_error(staff_user, cc_client, login_as):
     assert query_client(client.client_id).name == "Partner app"
 
 
+def secret_nonce(response) -> str:
+    """Return the nonce of the New secret form on a page."""
+    match = re.search(r'name="nonce" value="([^"]+)"', text(response))
+    assert match, "no New secret form on the page"
+    return match.group(1)
+
+
+async def open_secret_form(pages: PageClient, client_id: str) -> str:
+    """Open an application's page and return the nonce of its New secret form."""
+    response = await pages.get(f"/admin/applications/{client_id}")
+    assert response.code == 200
+    return secret_nonce(response)
+
+
+def rotation_events() -> int:
+    return (
+        AuditEvent.select().where(AuditEvent.action == "client.rotate_secret").count()
+    )
+
+
 @pytest.mark.gen_test
 async def test_new_secret_replaces_old(staff_user, cc_client, login_as, oauth):
     client, old_secret = cc_client
     pages = await login_as("sam")
-    await pages.get(f"/admin/applications/{client.client_id}")
-    response = await pages.post(f"/admin/applications/{client.client_id}/secret")
+    nonce = await open_secret_form(pages, client.client_id)
+    response = await pages.post(
+        f"/admin/applications/{client.client_id}/secret", {"nonce": nonce}
+    )
     assert response.code == 200
     assert_page_headers(response)
     new_secret = input_value(response, "client_secret")
@@ -262,7 +295,174 @@ async def test_new_secret_replaces_old(staff_user, cc_client, login_as, oauth):
     assert new.code == 200
     reloaded = await pages.get(f"/admin/applications/{client.client_id}")
     assert new_secret not in text(reloaded)
-    assert AuditEvent.get(AuditEvent.action == "client.rotate_secret").actor == "sam"
+    event = AuditEvent.get(AuditEvent.action == "client.rotate_secret")
+    assert event.actor == "sam"
+    assert event.target == client.client_id
+    assert new_secret not in (event.detail or "")
+    rotation = SecretRotation.get(SecretRotation.client == client.id)
+    assert rotation.rotated_by == "sam"
+    assert new_secret not in rotation.nonce
+
+
+@pytest.mark.gen_test
+async def test_secret_form_used_twice(staff_user, cc_client, login_as, oauth):
+    client, _ = cc_client
+    pages = await login_as("sam")
+    nonce = await open_secret_form(pages, client.client_id)
+    path = f"/admin/applications/{client.client_id}/secret"
+    first = await pages.post(path, {"nonce": nonce})
+    assert first.code == 200
+    secret = input_value(first, "client_secret")
+    digest = query_client(client.client_id).secret_digest
+
+    again = await pages.post(path, {"nonce": nonce})
+    assert again.code == 200
+    assert_page_headers(again)
+    body = text(again)
+    assert 'id="secret-replaced"' in body
+    assert "This form was already used" in body
+    assert "sam replaced the client secret with it at" in body
+    assert "cannot be shown again" in body
+    assert 'id="client_secret"' not in body
+    assert secret not in body
+    assert query_client(client.client_id).secret_digest == digest
+    assert rotation_events() == 1
+    still = await oauth.request_client_credentials(client.client_id, secret)
+    assert still.code == 200
+
+    # The page offers a fresh form, which replaces the secret once more.
+    fresh_nonce = secret_nonce(again)
+    assert fresh_nonce != nonce
+    rotated_again = await pages.post(path, {"nonce": fresh_nonce})
+    assert rotated_again.code == 200
+    newest = input_value(rotated_again, "client_secret")
+    assert newest != secret
+    assert rotation_events() == 2
+    old = await oauth.request_client_credentials(client.client_id, secret)
+    assert old.code == 401
+    repeated = await pages.post(path, {"nonce": fresh_nonce})
+    assert repeated.code == 200
+    assert "This form was already used" in text(repeated)
+    assert newest not in text(repeated)
+    assert rotation_events() == 2
+
+
+@pytest.mark.gen_test
+async def test_secret_form_parallel_submission(
+    staff_user, cc_client, login_as, monkeypatch
+):
+    # The second of two parallel submissions finds no rotation yet and fails
+    # on the unique nonce instead.
+    client, _ = cc_client
+    pages = await login_as("sam")
+    nonce = await open_secret_form(pages, client.client_id)
+    path = f"/admin/applications/{client.client_id}/secret"
+    assert (await pages.post(path, {"nonce": nonce})).code == 200
+    digest = query_client(client.client_id).secret_digest
+    lookups: list[str] = []
+
+    def query_after_race(value: str) -> SecretRotation | None:
+        lookups.append(value)
+        return None if len(lookups) == 1 else query_secret_rotation(value)
+
+    monkeypatch.setattr(applications, "query_secret_rotation", query_after_race)
+    response = await pages.post(path, {"nonce": nonce})
+    assert response.code == 200
+    assert "This form was already used" in text(response)
+    stored = SecretRotation.get(SecretRotation.client == client.id)
+    assert lookups == [stored.nonce, stored.nonce]
+    assert query_client(client.client_id).secret_digest == digest
+    assert rotation_events() == 1
+
+
+@pytest.mark.gen_test
+async def test_secret_form_of_deleted_client(
+    staff_user, cc_client, login_as, monkeypatch
+):
+    client, _ = cc_client
+    pages = await login_as("sam")
+    nonce = await open_secret_form(pages, client.client_id)
+
+    def delete_client_first(value: str) -> SecretRotation | None:
+        # Another staff member deletes the client after it was loaded.
+        Client.delete().where(Client.id == client.id).execute()
+        return query_secret_rotation(value)
+
+    monkeypatch.setattr(applications, "query_secret_rotation", delete_client_first)
+    response = await pages.post(
+        f"/admin/applications/{client.client_id}/secret", {"nonce": nonce}
+    )
+    assert response.code == 404
+    assert_page_headers(response)
+    assert error_code(response) == "not_found"
+    assert 'id="client_secret"' not in text(response)
+    assert SecretRotation.select().count() == 0
+    assert rotation_events() == 0
+
+
+def expired_nonce(app, client_id: str) -> str:
+    created = time.time() - (NONCE_LIFETIME_DAYS * 86400 + 60)
+    value = tornado.web.create_signed_value(
+        app.settings["cookie_secret"],
+        applications.SECRET_NONCE_NAME,
+        f"{client_id}|{'n' * 43}",
+        clock=lambda: created,
+    )
+    return value.decode("ascii")
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "changed", "other client", "expired", "NUL"]
+)
+async def test_secret_form_bad_nonce(
+    case, staff_user, cc_client, make_client, service_account, login_as, app
+):
+    client, _ = cc_client
+    other, _ = make_client(name="Other", service_account=service_account)
+    pages = await login_as("sam")
+    nonce = await open_secret_form(pages, client.client_id)
+    forms = {
+        "missing": {},
+        "empty": {"nonce": ""},
+        "changed": {"nonce": nonce[:-1] + ("A" if nonce[-1] != "A" else "B")},
+        "other client": {"nonce": await open_secret_form(pages, other.client_id)},
+        "expired": {"nonce": expired_nonce(app, client.client_id)},
+        "NUL": {"nonce": nonce[:10] + "\x00" + nonce[10:]},
+    }
+    digest = query_client(client.client_id).secret_digest
+
+    response = await pages.post(
+        f"/admin/applications/{client.client_id}/secret", forms[case]
+    )
+    assert response.code == 400
+    assert_page_headers(response)
+    assert error_code(response) == "invalid_request"
+    assert "The New secret form has expired or was changed" in text(response)
+    assert 'id="client_secret"' not in text(response)
+    assert query_client(client.client_id).secret_digest == digest
+    assert rotation_events() == 0
+    assert SecretRotation.select().count() == 0
+    # The form of the page is still unused and works.
+    fresh = await pages.post(
+        f"/admin/applications/{client.client_id}/secret", {"nonce": nonce}
+    )
+    assert fresh.code == 200
+
+
+def test_housekeeping_deletes_old_rotations(gateway, cc_client, staff_user):
+    client, _ = cc_client
+    now = utcnow()
+    old = now - datetime.timedelta(days=NONCE_LIFETIME_DAYS, minutes=1)
+    recent = now - datetime.timedelta(days=NONCE_LIFETIME_DAYS, minutes=-1)
+    SecretRotation.create(nonce="old", client=client, rotated_by="sam", rotated_at=old)
+    SecretRotation.create(
+        nonce="recent", client=client, rotated_by="sam", rotated_at=recent
+    )
+
+    run_housekeeping(gateway)
+
+    assert [row.nonce for row in SecretRotation.select()] == ["recent"]
 
 
 @pytest.mark.gen_test

@@ -14,6 +14,7 @@ import requests
 from oauthlib.oauth2 import BackendApplicationClient
 from requests_oauthlib import OAuth2Session
 
+from tests.e2e import CREATE_CC_APP
 from tests.pages import log_in, screenshot
 
 STAFF_PASSWORD = "staff password 123"
@@ -124,6 +125,14 @@ def test_staff_sets_up_partner(
     ):
         page.click(f"nav >> text={label}")
         screenshot(page, request, name)
+    page.click("nav >> text=Tokens")
+    assert client_id in page.inner_text("#tokens")
+    assert "partner-sa" in page.inner_text("#tokens")
+    assert token["access_token"] not in page.content()
+    # A client-credentials token comes without a refresh token.
+    page.click("#refresh-tokens-tab")
+    assert page.inner_text("h1") == "Active refresh tokens"
+    assert "No active refresh token." in page.content()
     assert "client.create" in page.goto(base_url + "/admin/audit").text()
     assert page.problems == []
 
@@ -163,3 +172,65 @@ def test_login_page_rejects_service_account(
     assert page.url == base_url + "/login"
     assert "Service accounts cannot log in" in page.inner_text("#login-error")
     screenshot(page, request, "login-service-account")
+
+
+def request_token(base_url: str, client_id: str, secret: str) -> requests.Response:
+    return requests.post(
+        base_url + "/o/token/",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+
+
+def test_reload_of_new_secret_page(
+    page: Any, gateway_process: Any, request: pytest.FixtureRequest
+) -> None:
+    """Reloading the page that showed a new secret replaces nothing."""
+    gateway_process.cli(
+        "create-user", "admin", "--staff", "--password-stdin", stdin=STAFF_PASSWORD
+    )
+    gateway_process.cli("create-user", "partner-sa", "--service-account")
+    gateway_process.cli("grant", "partner-sa", "echo")
+    app = gateway_process.cli_json(*CREATE_CC_APP, "--name", "Acme ERP")
+    client_id = app["client_id"]
+    base_url = gateway_process.start()
+    page.goto(base_url + "/login")
+    log_in(page, "admin", STAFF_PASSWORD)
+    page.goto(f"{base_url}/admin/applications/{client_id}")
+
+    page.click("#new-secret")
+    secret = page.input_value("#client_secret")
+    assert "will not be shown again" in page.inner_text("[role=alert]")
+    screenshot(page, request, "new-secret")
+    response = page.reload()
+    assert response is not None
+    assert response.status == 200
+    assert response.request.method == "POST"
+    assert page.locator("#client_secret").count() == 0
+    assert "This form was already used" in page.inner_text("#secret-replaced")
+    assert secret not in page.content()
+    screenshot(page, request, "new-secret-reloaded")
+    assert request_token(base_url, client_id, secret).status_code == 200
+
+    with page.expect_navigation():
+        page.click("#new-secret")
+    newest = page.input_value("#client_secret")
+    assert newest != secret
+    assert request_token(base_url, client_id, secret).status_code == 401
+    assert request_token(base_url, client_id, newest).status_code == 200
+    response = page.reload()
+    assert response is not None
+    assert response.request.method == "POST"
+    assert page.locator("#client_secret").count() == 0
+    assert page.is_visible("#secret-replaced")
+    assert request_token(base_url, client_id, newest).status_code == 200
+
+    page.click("#continue")
+    assert page.url == f"{base_url}/admin/applications/{client_id}"
+    page.goto(base_url + "/admin/audit?action=client.rotate_secret")
+    assert page.locator("#audit-events tbody tr").count() == 2
+    assert page.problems == []
+    log = gateway_process.log()
+    assert secret not in log
+    assert newest not in log

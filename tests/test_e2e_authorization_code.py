@@ -238,3 +238,58 @@ def test_remembered_consent_and_revocation(
     page.goto(url)
     assert page.is_visible("#approve")
     assert token["refresh_token"]
+
+
+def test_staff_revokes_refresh_token(
+    server: Any, page: Any, redirect_uri: str, request: pytest.FixtureRequest
+) -> None:
+    """Staff find alice's refresh token on the Tokens page and revoke it."""
+    server.cli("create-user", "admin", "--staff", "--password-stdin", stdin=PASSWORD)
+    app = create_app(server, "confidential", redirect_uri)
+    base_url = server.start()
+    session = OAuth2Session(
+        app["client_id"], redirect_uri=redirect_uri, scope=SCOPE, pkce="S256"
+    )
+    url, _ = session.authorization_url(base_url + "/o/authorize/")
+    callback = approve_in_browser(page, url, request, "confidential", redirect_uri)
+    token = session.fetch_token(
+        base_url + "/o/token/",
+        authorization_response=callback,
+        client_secret=app["client_secret"],
+    )
+    assert call_echo(session, base_url).status_code == 200
+
+    page.context.clear_cookies()
+    page.goto(base_url + "/login")
+    log_in(page, "admin", PASSWORD)
+    page.click("nav >> text=Tokens")
+    page.click("#refresh-tokens-tab")
+    page.fill("#client_id", app["client_id"])
+    page.click("text=Filter")
+    rows = page.locator("#refresh-tokens tbody tr")
+    assert rows.count() == 1
+    assert "alice" in rows.inner_text()
+    assert "integration:echo" in rows.inner_text()
+    assert token["refresh_token"] not in page.content()
+    screenshot(page, request, "refresh-tokens")
+
+    with page.expect_navigation():
+        rows.locator("button[type=submit]").click()
+    assert "were revoked" in page.inner_text("#notice")
+    assert "No active refresh token." in page.content()
+    assert page.problems == []
+
+    rejected = requests.post(
+        base_url + "/o/token/",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(app["client_id"], app["client_secret"]),
+        timeout=10,
+    )
+    assert rejected.status_code == 400
+    assert rejected.json()["error"] == "invalid_grant"
+    after = call_echo(session, base_url)
+    assert after.status_code == 401
+    assert after.json()["error"] == "invalid_token"
+    page.goto(base_url + "/admin/audit?action=token.revoke")
+    assert "refresh token of alice" in page.inner_text("#audit-events")
+    assert token["refresh_token"] not in server.log()

@@ -140,6 +140,8 @@ async def test_introspect_nul_token(
     [
         ("/admin/users?kind={nul}", 200),
         ("/admin/tokens?client_id={nul}&username={nul}", 200),
+        ("/admin/tokens?kind={nul}&client_id={nul}&username={nul}", 200),
+        ("/admin/tokens?kind=refresh_token&client_id={nul}&username={nul}", 200),
         ("/admin/audit?actor={nul}&action={nul}&integration={nul}", 200),
         ("/admin/audit?since={nul}", 400),
         ("/admin/users/1?notice={nul}", 200),
@@ -203,6 +205,12 @@ async def test_audit_export_with_nul(
             None,
         ),
         ("/admin/tokens/revoke", {"jti": NUL}, 303, "/admin/tokens"),
+        (
+            "/admin/tokens/refresh/revoke",
+            {"grant_id": NUL},
+            303,
+            "/admin/tokens?kind=refresh_token",
+        ),
         (
             "/admin/users/1/permissions",
             {NUL: "on", "echo:" + NUL: "on"},

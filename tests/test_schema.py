@@ -19,11 +19,13 @@ HASH = "$2b$04$" + "x" * 53
 TABLES = {
     "access_token",
     "audit_event",
+    "change_counter",
     "client",
     "gateway_state",
     "integration_run",
     "known_address",
     "permission",
+    "secret_rotation",
     "signing_key",
     "user",
 }

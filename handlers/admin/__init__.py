@@ -19,7 +19,11 @@ from handlers.admin.integrations import (
     IntegrationSwitchHandler,
 )
 from handlers.admin.permissions import UserPermissionsHandler
-from handlers.admin.tokens import TokenListHandler, TokenRevokeHandler
+from handlers.admin.tokens import (
+    RefreshTokenRevokeHandler,
+    TokenListHandler,
+    TokenRevokeHandler,
+)
 from handlers.admin.users import (
     UserActiveHandler,
     UserCreateHandler,
@@ -56,6 +60,7 @@ def admin_routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/admin/applications/{_CLIENT_ID}/delete", ApplicationDeleteHandler),
         (r"/admin/tokens", TokenListHandler),
         (r"/admin/tokens/revoke", TokenRevokeHandler),
+        (r"/admin/tokens/refresh/revoke", RefreshTokenRevokeHandler),
         (r"/admin/audit", AuditLogHandler),
         (r"/admin/audit\.csv", AuditExportHandler),
     ]

@@ -38,6 +38,11 @@ from models.clients import (
     query_client,
     query_clients,
 )
+from models.secret_rotations import (
+    NONCE_LIFETIME_DAYS,
+    SecretRotation,
+    query_secret_rotation,
+)
 from models.users import SERVICE_ACCOUNT, User, query_user_by_id, query_users
 
 log = logging.getLogger("integration_gateway.handlers.admin.applications")
@@ -50,6 +55,7 @@ PENDING_NAME = "new_application"
 # The generated credentials are accepted back for this long after the form
 # was shown.
 PENDING_MAX_AGE_DAYS = 1
+SECRET_NONCE_NAME = "client_secret_nonce"  # noqa: S105 - a name, not a secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +111,34 @@ class ApplicationPageMixin(StaffPageHandler):
         row_id = parse_ascii_int(account_id)
         account = query_user_by_id(row_id) if row_id is not None else None
         return form, account
+
+    def create_secret_nonce(self, client: Client) -> str:
+        """Create a signed single-use nonce for the New secret form of ``client``."""
+        value = f"{client.client_id}|{generate_token(32)}"
+        return self.create_signed_value(SECRET_NONCE_NAME, value).decode("ascii")
+
+    def read_secret_nonce(self, client: Client) -> str:
+        """Verify the signed nonce of the submitted New secret form and return it.
+
+        Raises a 400 :class:`PageError` when the nonce is missing, expired,
+        changed, or made for another client.
+        """
+        value = tornado.web.decode_signed_value(
+            self.application.settings["cookie_secret"],
+            SECRET_NONCE_NAME,
+            self.get_body_argument("nonce", ""),
+            max_age_days=NONCE_LIFETIME_DAYS,
+        )
+        client_id, _, nonce = (value or b"").decode("ascii", "replace").partition("|")
+        if client_id != client.client_id or not nonce:
+            raise PageError(
+                400,
+                "invalid_request",
+                "The New secret form has expired or was changed, so the secret"
+                " was not replaced. Open the application page again and"
+                " generate the secret there.",
+            )
+        return nonce
 
     def render_form(self, template: str, status: int = 200, **context: object) -> None:
         self.set_status(status)
@@ -278,6 +312,9 @@ class ApplicationHandler(ApplicationPageMixin):
         errors: dict[str, str],
         status: int = 200,
     ) -> None:
+        secret_nonce = ""
+        if client.is_confidential:
+            secret_nonce = self.create_secret_nonce(client)
         self.render_form(
             "admin/application.html",
             status,
@@ -285,11 +322,17 @@ class ApplicationHandler(ApplicationPageMixin):
             form=form,
             errors=errors,
             notice=self.notice(),
+            secret_nonce=secret_nonce,
         )
 
 
 class ApplicationSecretHandler(ApplicationPageMixin):
-    """``POST /admin/applications/<client_id>/secret``: a new secret, shown once."""
+    """``POST /admin/applications/<client_id>/secret``: a new secret, shown once.
+
+    Each form carries a single-use nonce. A second submission of the same
+    form, such as a reload of the page that showed the secret, rotates
+    nothing and shows that the secret was already replaced.
+    """
 
     def post(self, client_id: str) -> None:
         client = self.load_client(client_id)
@@ -297,15 +340,60 @@ class ApplicationSecretHandler(ApplicationPageMixin):
             raise PageError(
                 400, "invalid_request", "A public application has no client secret."
             )
-        with database.atomic():
-            secret = rotate_client_secret(self.gateway.client_secret_key, client)
-            self.audit(
-                "client.rotate_secret",
-                client.client_id,
-                f"name: {client.name}",
-                client_id=client.client_id,
-            )
-        self.render_page("admin/application_secret.html", client=client, secret=secret)
+        nonce = self.read_secret_nonce(client)
+        earlier = query_secret_rotation(nonce)
+        outcome = earlier if earlier is not None else self._rotate(client, nonce)
+        if isinstance(outcome, SecretRotation):
+            self._render_replaced(client, outcome)
+            return
+        self.render_page("admin/application_secret.html", client=client, secret=outcome)
+
+    def _rotate(self, client: Client, nonce: str) -> str | SecretRotation:
+        """Rotate the secret, record ``nonce`` and return the new secret.
+
+        When a parallel submission of the same form recorded ``nonce`` first,
+        nothing changes and that submission's rotation is returned.
+        """
+        try:
+            with database.atomic():
+                # The nonce is unique and goes in first, so the second of two
+                # parallel submissions fails here and rotates nothing.
+                SecretRotation.create(
+                    nonce=nonce, client=client, rotated_by=self.staff.username
+                )
+                secret = rotate_client_secret(self.gateway.client_secret_key, client)
+                self.audit(
+                    "client.rotate_secret",
+                    client.client_id,
+                    f"name: {client.name}",
+                    client_id=client.client_id,
+                )
+        except peewee.IntegrityError:
+            rotation = query_secret_rotation(nonce)
+            if rotation is None:
+                # The nonce is unused, so the insert failed on its foreign key
+                # because the client was deleted meanwhile.
+                raise PageError(
+                    404, "not_found", "No application has this Client ID."
+                ) from None
+            return rotation
+        return secret
+
+    def _render_replaced(self, client: Client, rotation: SecretRotation) -> None:
+        log.info(
+            "%s submitted a used secret form of client %s, nothing rotated"
+            " request_id=%s",
+            self.staff.username,
+            client.client_id,
+            self.request_id,
+        )
+        # The status is 200, because a reload is an expected and harmless request.
+        self.render_page(
+            "admin/application_secret_replaced.html",
+            client=client,
+            rotation=rotation,
+            secret_nonce=self.create_secret_nonce(client),
+        )
 
 
 class ApplicationDeleteHandler(ApplicationPageMixin):

@@ -29,6 +29,8 @@ NOTICES = {
     " ended; this one continues.",
     "deleted": "Deleted. Its tokens were revoked.",
     "revoked": "The token was revoked.",
+    "refresh_revoked": "The refresh token and the access tokens of its grant were"
+    " revoked.",
     "enabled": "The integration is enabled.",
     "disabled": "The integration is disabled: calls to it are rejected.",
     "permissions": "The permissions were saved.",
