@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "deactivate-user",
             command_deactivate_user,
-            "stop a user's password and tokens at once",
+            "stop a user's password and tokens",
         ),
         ("activate-user", command_activate_user, "allow a deactivated user again"),
     ):
