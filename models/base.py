@@ -56,6 +56,7 @@ class _TrackedWrites(peewee.Database):
         return cursor
 
     def commit(self) -> None:
+        tracker.before_commit(self)
         super().commit()
         tracker.note_transaction_end()
 

@@ -7,8 +7,8 @@ keeps their answers in memory, and this module says when those answers may
 have gone stale.
 
 Every write through a model whose ``Meta`` sets ``track_changes`` raises a
-counter in this process at once, and the same write raises a counter row in
-the database inside its own transaction. Other processes (the command line,
+counter in this process at once, and raises a counter row in the database as
+the last statement of its transaction. Other processes (the command line,
 a second gateway) see their writes through that row, which each process reads
 at most every :attr:`ChangeTracker.poll_seconds`. A remembered answer is
 dropped as soon as either counter moves.
@@ -79,11 +79,22 @@ class ChangeTracker:
         self.count += 1
 
     def note_write(self, db: peewee.Database) -> None:
-        """Count a tracked write and raise the counter row in its transaction."""
-        db.execute_sql(_RAISE_COUNTER)
+        """Count a tracked write; raise the counter row now or at the commit."""
         self.count += 1
         if db.in_transaction():
             self._open_writes.pending = True
+        else:
+            db.execute_sql(_RAISE_COUNTER)
+
+    def before_commit(self, db: peewee.Database) -> None:
+        """Raise the counter row if the transaction about to commit needs it.
+
+        The row is raised last, just before the commit, so a transaction holds
+        its lock only while it commits and never waits for another row after
+        taking it: two transactions cannot deadlock over it.
+        """
+        if getattr(self._open_writes, "pending", False):
+            db.execute_sql(_RAISE_COUNTER)
 
     def note_transaction_end(self) -> None:
         """Count once more if the transaction that just ended held a tracked write."""

@@ -80,6 +80,16 @@ def test_tracked_write_raises_both_counters(db: peewee.Database) -> None:
     assert counter_value() == before_row
 
 
+def test_transaction_raises_counter_row_once_at_commit(db: peewee.Database) -> None:
+    before_row = counter_value()
+    with database.atomic():
+        alice = create_user("alice", STANDARD, HASH)
+        grant_permission(alice, "echo", EXECUTE)
+        assert counter_value() == before_row
+
+    assert counter_value() == before_row + 1
+
+
 def test_rolled_back_write_leaves_counter_row(db: peewee.Database) -> None:
     before_row = counter_value()
     with pytest.raises(RuntimeError), database.atomic():

@@ -20,7 +20,7 @@ from requests_oauthlib import OAuth2Session
 from models.audit import AuditEvent
 from models.runs import IntegrationRun
 from models.state import GatewayState, SigningKey
-from tests.e2e import CREATE_CC_APP, open_database, wait_for_status
+from tests.e2e import CREATE_CC_APP, open_database, wait_past_change_poll
 
 pytestmark = pytest.mark.e2e
 
@@ -234,9 +234,8 @@ def test_cli_deactivation_stops_running_server(
     output = gateway_process.cli("deactivate-user", "partner-sa")
 
     assert output == "partner-sa deactivated (1 tokens revoked)\n"
-    basic_response = wait_for_status(
-        lambda: requests.post(partner.echo_url, auth=basic, timeout=10), 401
-    )
+    wait_past_change_poll()
+    basic_response = requests.post(partner.echo_url, auth=basic, timeout=10)
     bearer_response = requests.post(partner.echo_url, headers=bearer, timeout=10)
     token_response = guide_token_request(partner)
     assert basic_response.status_code == 401
@@ -249,10 +248,8 @@ def test_cli_deactivation_stops_running_server(
 
     gateway_process.cli("activate-user", "partner-sa")
 
-    basic_response = wait_for_status(
-        lambda: requests.post(partner.echo_url, auth=basic, timeout=10), 200
-    )
-    assert basic_response.status_code == 200
+    wait_past_change_poll()
+    assert requests.post(partner.echo_url, auth=basic, timeout=10).status_code == 200
     # Tokens revoked at deactivation stay revoked.
     assert requests.post(partner.echo_url, headers=bearer, timeout=10).status_code == (
         401
@@ -271,9 +268,8 @@ def test_cli_client_deletion_stops_tokens(
     output = gateway_process.cli("delete-app", partner.client_id)
 
     assert output == f"deleted client {partner.client_id} (1 tokens revoked)\n"
-    response = wait_for_status(
-        lambda: requests.post(partner.echo_url, headers=bearer, timeout=10), 401
-    )
+    wait_past_change_poll()
+    response = requests.post(partner.echo_url, headers=bearer, timeout=10)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
     token_response = guide_token_request(partner)
