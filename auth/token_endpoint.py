@@ -6,6 +6,7 @@ transaction as the token record, before the response goes out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -61,7 +62,13 @@ class TokenEndpoint:
             if not client.client.allows_grant(grant_type):
                 raise UnauthorizedClientError()
             request = TokenRequest(form, client, remote_addr, request_id)
-            with database.atomic():
+            # A grant that only reads needs no transaction of its own.
+            transaction = (
+                database.atomic()
+                if grant.writes_in_transaction
+                else contextlib.nullcontext()
+            )
+            with transaction:
                 result = grant.create_token_response(request)
                 event = event_row(
                     TOKEN_ISSUE,

@@ -19,6 +19,7 @@ from models.codes import AuthorizationCode
 
 class AuthorizationCodeGrant:
     grant_type = "authorization_code"
+    writes_in_transaction = True
 
     def __init__(
         self, tokens: AccessTokenService, refresh_tokens: RefreshTokenService

@@ -35,6 +35,9 @@ class TokenResult:
 class Grant(Protocol):
     #: The ``grant_type`` value of RFC 6749 that selects this grant.
     grant_type: str
+    #: Whether the grant writes rows itself, inside the endpoint's transaction.
+    #: A grant that only reads returns its inserts in ``TokenResult.deferred``.
+    writes_in_transaction: bool
 
     def create_token_response(self, request: TokenRequest) -> TokenResult:
         """Validate the request and issue tokens, or raise an OAuth error."""

@@ -22,6 +22,8 @@ from models.users import EXECUTE, query_integrations_with
 
 class ClientCredentialsGrant:
     grant_type = "client_credentials"
+    # The token row is returned as a deferred insert.
+    writes_in_transaction = False
 
     def __init__(self, tokens: AccessTokenService) -> None:
         self.tokens = tokens

@@ -16,6 +16,7 @@ from auth.tokens import AccessTokenService
 
 class RefreshTokenGrant:
     grant_type = "refresh_token"  # noqa: S105 - the grant type's wire value
+    writes_in_transaction = True
 
     def __init__(
         self, tokens: AccessTokenService, refresh_tokens: RefreshTokenService
