@@ -2,6 +2,8 @@
 
 Every server listens on 127.0.0.1 on a port that was free at start, and wrk loads one
 server at a time, except in the flood scenario, where two wrk processes run together.
+Each throughput scenario runs in paired rounds: a bare handler run, then a scenario
+run, so that a slower or faster machine affects both runs of a round alike.
 """
 
 import json
@@ -18,6 +20,8 @@ from bench.processes import ChildProcesses, peak_resident_kib
 from bench.results import (
     MIN_INTEGRATION_RATIO,
     MIN_TOKEN_RATIO,
+    PairedRound,
+    PairedScenario,
     ScenarioResult,
     TargetCheck,
     check_healthz_latency,
@@ -31,6 +35,7 @@ logger = logging.getLogger("bench.harness")
 ECHO_PATH = "/integrations/execute/echo"
 TOKEN_PATH = "/o/token/"  # noqa: S105 - a URL path, not a credential
 HEALTHZ_PATH = "/healthz"
+BARE_NAME = "Bare Tornado handler, POST"
 ECHO_BODY = json.dumps({"message": "benchmark"})
 
 FLOOD_CONNECTIONS = 20
@@ -59,21 +64,34 @@ class BenchmarkError(RuntimeError):
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
-    """Durations and load that apply to every scenario."""
+    """Durations, rounds and load that apply to every scenario."""
 
     duration_seconds: int
     warmup_seconds: int
     connections: int
     threads: int
+    rounds: int
 
 
 @dataclass(frozen=True)
 class BenchmarkResults:
     """Everything that the report shows."""
 
-    bare: ScenarioResult
-    scenarios: list[ScenarioResult]
+    bare_runs: list[ScenarioResult]
+    paired: list[PairedScenario]
+    others: list[ScenarioResult]
     checks: list[TargetCheck]
+
+
+@dataclass(frozen=True)
+class PreparedScenario:
+    """A scenario whose first request and warm-up are done, ready for measured runs."""
+
+    name: str
+    request: WrkRequest
+    settings: WrkSettings
+    first_status: int
+    expected_statuses: frozenset[int] | None
 
 
 class Benchmark:
@@ -105,28 +123,12 @@ class Benchmark:
             gateway_url + TOKEN_PATH, credentials
         )
 
-        bare = self.measure(
-            "Bare Tornado handler, POST", _echo_request(bare_url + "/", None)
-        )
+        bare = self.prepare(BARE_NAME, _echo_request(bare_url + "/", None))
         self._require_running(gateway, "gateway")
+        bearer, basic, token = self._measure_throughput(
+            bare, gateway_url, credentials, access_token
+        )
         echo_url = gateway_url + ECHO_PATH
-        bearer = self.measure(
-            "POST echo, Bearer token",
-            _echo_request(echo_url, f"Bearer {access_token}"),
-        )
-        basic = self.measure(
-            "POST echo, Basic service account",
-            _echo_request(
-                echo_url,
-                gateway_setup.basic_authorization(
-                    credentials.username, credentials.password
-                ),
-            ),
-        )
-        token = self.measure(
-            "POST /o/token/, client credentials",
-            _token_request(gateway_url + TOKEN_PATH, credentials),
-        )
         wrong_password = gateway_setup.basic_authorization(
             credentials.username, "wrong-" + credentials.password
         )
@@ -137,29 +139,60 @@ class Benchmark:
         self._require_running(gateway, "gateway")
         peak_resident_mib = peak_resident_kib(gateway.pid) / 1024
         checks = [
-            check_ratio(
-                "Integration call, Bearer", bearer, bare, MIN_INTEGRATION_RATIO
-            ),
-            check_ratio("Integration call, Basic", basic, bare, MIN_INTEGRATION_RATIO),
-            check_ratio("Token issuance", token, bare, MIN_TOKEN_RATIO),
+            check_ratio("Integration call, Bearer", bearer, MIN_INTEGRATION_RATIO),
+            check_ratio("Integration call, Basic", basic, MIN_INTEGRATION_RATIO),
+            check_ratio("Token issuance", token, MIN_TOKEN_RATIO),
             check_healthz_latency(healthz),
             check_peak_memory(peak_resident_mib),
         ]
-        return BenchmarkResults(
-            bare, [bare, bearer, basic, token, healthz, flood], checks
-        )
+        paired = [bearer, basic, token]
+        bare_runs = [
+            paired_round.bare for scenario in paired for paired_round in scenario.rounds
+        ]
+        return BenchmarkResults(bare_runs, paired, [healthz, flood], checks)
 
-    def measure(
+    def _measure_throughput(
+        self,
+        bare: PreparedScenario,
+        gateway_url: str,
+        credentials: gateway_setup.GatewayCredentials,
+        access_token: str,
+    ) -> tuple[PairedScenario, PairedScenario, PairedScenario]:
+        """Measure the Bearer, Basic and token scenarios in paired rounds."""
+        echo_url = gateway_url + ECHO_PATH
+        bearer = self.measure_rounds(
+            bare,
+            "POST echo, Bearer token",
+            _echo_request(echo_url, f"Bearer {access_token}"),
+        )
+        basic = self.measure_rounds(
+            bare,
+            "POST echo, Basic service account",
+            _echo_request(
+                echo_url,
+                gateway_setup.basic_authorization(
+                    credentials.username, credentials.password
+                ),
+            ),
+        )
+        token = self.measure_rounds(
+            bare,
+            "POST /o/token/, client credentials",
+            _token_request(gateway_url + TOKEN_PATH, credentials),
+        )
+        return bearer, basic, token
+
+    def prepare(
         self,
         name: str,
         request: WrkRequest,
         connections: int | None = None,
         expected_statuses: frozenset[int] | None = None,
-    ) -> ScenarioResult:
-        """Send one request, run a warm-up and then the measured wrk run.
+    ) -> PreparedScenario:
+        """Send one request and run the warm-up, both outside any measured run.
 
         The first request makes the server do its one-time work, such as verifying a
-        Basic credential that it then caches, outside the measured run.
+        Basic credential that it then caches.
         """
         connections = connections or self.settings.connections
         first_status = self._send_first_request(name, request)
@@ -179,19 +212,70 @@ class Benchmark:
                 timeout_seconds=settings.timeout_seconds,
             )
             run_wrk(self.children, request, warmup, self._next_script_path())
+        return PreparedScenario(
+            name, request, settings, first_status, expected_statuses
+        )
 
-        logger.info("%s: measuring, %d s", name, settings.duration_seconds)
-        result = run_wrk(self.children, request, settings, self._next_script_path())
+    def measure_once(self, scenario: PreparedScenario, label: str) -> ScenarioResult:
+        """Run wrk once for the measured duration of ``scenario`` and return the result.
+
+        ``label`` names the run in the log.
+        """
+        settings = scenario.settings
+        logger.info("%s: measuring, %d s", label, settings.duration_seconds)
+        result = run_wrk(
+            self.children, scenario.request, settings, self._next_script_path()
+        )
         logger.info(
             "%s: %.0f requests/s, p50 %.2f ms, p99 %.2f ms",
-            name,
+            label,
             result.requests_per_second,
             result.p50_ms,
             result.p99_ms,
         )
         return ScenarioResult(
-            name, connections, result, first_status, expected_statuses
+            scenario.name,
+            settings.connections,
+            result,
+            scenario.first_status,
+            scenario.expected_statuses,
         )
+
+    def measure(
+        self,
+        name: str,
+        request: WrkRequest,
+        connections: int | None = None,
+        expected_statuses: frozenset[int] | None = None,
+    ) -> ScenarioResult:
+        """Send one request, run a warm-up and then one measured wrk run."""
+        prepared = self.prepare(name, request, connections, expected_statuses)
+        return self.measure_once(prepared, name)
+
+    def measure_rounds(
+        self, bare: PreparedScenario, name: str, request: WrkRequest
+    ) -> PairedScenario:
+        """Prepare a scenario, then measure it in paired rounds against ``bare``.
+
+        Each round runs the bare handler and then the scenario, back to back, so both
+        runs of a round see about the same machine speed.
+        """
+        scenario = self.prepare(name, request)
+        rounds = []
+        for number in range(1, self.settings.rounds + 1):
+            label = f"{name}, round {number} of {self.settings.rounds}"
+            bare_result = self.measure_once(bare, f"{label}, bare handler")
+            if bare_result.wrk.requests_per_second <= 0:
+                raise BenchmarkError(
+                    f"{label}: the bare handler completed no request, so the round "
+                    "has no ratio"
+                )
+            paired_round = PairedRound(
+                bare=bare_result, scenario=self.measure_once(scenario, label)
+            )
+            logger.info("%s: ratio to bare %.2f", label, paired_round.ratio)
+            rounds.append(paired_round)
+        return PairedScenario(tuple(rounds))
 
     def measure_healthz_during_flood(
         self, healthz_url: str, flood_request: WrkRequest
