@@ -162,10 +162,6 @@ class RememberedQuery(Generic[P, R]):
             self._answers[key] = answer
         return answer
 
-    def forget(self) -> None:
-        """Drop every answer."""
-        self._answers = {}
-
 
 def remembered(function: Callable[P, R]) -> RememberedQuery[P, R]:
     """Decorate a query function as a :class:`RememberedQuery`."""
