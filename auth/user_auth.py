@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import time
 
 from auth.credential_cache import CredentialCache
 from auth.passwords import PasswordHasher
@@ -163,24 +164,31 @@ class LastUseWrites:
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._written: dict[int, datetime.datetime] = {}
+        # Monotonic time of the last use known to be recorded, by user.
+        self._recorded_at: dict[int, float] = {}
         self._count = -1
 
     def touch(self, user_id: int, last_used_at: datetime.datetime | None) -> None:
         """Record that the user was just used, at most once a minute."""
         if tracker.count != self._count:
-            self._written = {}
+            self._recorded_at = {}
             self._count = tracker.count
-        written = self._written.get(user_id)
-        if written is not None and (last_used_at is None or written > last_used_at):
-            last_used_at = written
+        resolution = LAST_USED_RESOLUTION.total_seconds()
+        recorded_at = self._recorded_at.get(user_id)
+        if recorded_at is not None and time.monotonic() - recorded_at <= resolution:
+            return
         now = utcnow()
         if last_used_at is not None and now - last_used_at <= LAST_USED_RESOLUTION:
+            age = (now - last_used_at).total_seconds()
+            self._remember(user_id, time.monotonic() - age)
             return
         User.update(last_used_at=now).where(User.id == user_id).execute()
-        if len(self._written) >= self.max_entries:
-            self._written = {}
-        self._written[user_id] = now
+        self._remember(user_id, time.monotonic())
+
+    def _remember(self, user_id: int, recorded_at: float) -> None:
+        if len(self._recorded_at) >= self.max_entries:
+            self._recorded_at = {}
+        self._recorded_at[user_id] = recorded_at
 
 
 _last_use_writes = LastUseWrites()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -59,9 +60,10 @@ class LoopTurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
         self._lines: list[str] = []
-        # The loop that will run flush(); a loop closed before running it
-        # leaves a stale value, and the next loop schedules again.
+        # The loop that will run flush(), and its thread; a loop closed before
+        # running it leaves stale values, and the next loop schedules again.
         self._flush_loop: asyncio.AbstractEventLoop | None = None
+        self._flush_thread = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -79,11 +81,19 @@ class LoopTurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._flush_loop = None
+            self._flush_thread = 0
             self._write()
 
     def _add(self, line: str) -> None:
         # Called with the handler's lock held.
         self._lines.append(line + self.terminator)
+        flush_loop = self._flush_loop
+        if (
+            flush_loop is not None
+            and self._flush_thread == threading.get_ident()
+            and flush_loop.is_running()
+        ):
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -91,6 +101,7 @@ class LoopTurnHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         if self._flush_loop is not loop:
             self._flush_loop = loop
+            self._flush_thread = threading.get_ident()
             loop.call_soon(self.flush)
 
     def _write(self) -> None:
