@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import models
+from auth.accounts import activate_user, deactivate_user
 from auth.clients import ClientError, create_client, delete_client
 from auth.keys import create_signing_key
 from auth.passwords import (
@@ -24,7 +25,6 @@ from auth.passwords import (
     generate_password,
     validate_new_password,
 )
-from auth.revocation import revoke_user_tokens
 from config import Settings, SettingsError, load_settings, redact_database_url
 from handlers.application import HOUSEKEEPING_INTERVAL_SECONDS, serve
 from handlers.log_output import configure_logging
@@ -41,7 +41,6 @@ from models.users import (
     grant_permission,
     query_user,
     revoke_permission,
-    set_active,
     validate_permission,
 )
 from plugins.loader import load_integrations
@@ -181,12 +180,16 @@ def _set_active(args: argparse.Namespace, settings: Settings, active: bool) -> i
     _open_for_command(settings)
     user = _require_user(args.name)
     with models.database.atomic():
-        set_active(user, active)
-        revoked = 0
-        if not active:
-            revoked = revoke_user_tokens(user.id).total
+        if active:
+            counts = activate_user(user)
+        else:
+            counts = deactivate_user(user)
+        revoked = counts.total if counts else 0
         _audit("user.activate" if active else "user.deactivate", user.username)
-    state = "activated" if active else f"deactivated ({revoked} tokens revoked)"
+    if active:
+        state = "activated" if not revoked else f"activated ({revoked} tokens revoked)"
+    else:
+        state = f"deactivated ({revoked} tokens revoked)"
     print(f"{user.username} {state}")
     return 0
 

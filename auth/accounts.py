@@ -32,9 +32,20 @@ def deactivate_user(user: User) -> RevokedCounts:
         return revoke_user_tokens(user.id)
 
 
-def activate_user(user: User) -> None:
-    """Allow a deactivated ``user`` again; revoked tokens stay revoked."""
-    set_active(user, True)
+def activate_user(user: User) -> RevokedCounts | None:
+    """Allow a deactivated ``user`` again; revoked tokens stay revoked.
+
+    Deactivation revoked every token of the user, so a live one found now was
+    issued by a process that had not yet seen the deactivation (README,
+    "Several processes"). Such tokens are revoked here, and their counts
+    returned; None when the user was active already.
+    """
+    with database.atomic():
+        was_active = user.is_active
+        set_active(user, True)
+        if was_active:
+            return None
+        return revoke_user_tokens(user.id)
 
 
 def reset_password(user: User, password_hash: str) -> None:

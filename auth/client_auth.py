@@ -16,7 +16,7 @@ from auth.basic import MalformedCredentialsError, parse_basic, split_authorizati
 from auth.clients import digest_secret
 from auth.errors import InvalidClientError, InvalidRequestError
 from auth.secrets import check_equal
-from models.clients import Client, recall_client
+from models.clients import Client, query_client
 
 BASIC_METHOD = "client_secret_basic"
 POST_METHOD = "client_secret_post"
@@ -94,7 +94,10 @@ def authenticate_client(
         # No credentials at all: invite Basic, as for a failed Basic attempt.
         raise ClientAuthenticationError(True, log_detail="no client credentials")
 
-    client = recall_client(client_id) if check_client_id_syntax(client_id) else None
+    # Read from the database on every request, not remembered: a token issued
+    # for a client another process just deleted or gave a new secret would
+    # outlive the change by its whole lifetime.
+    client = query_client(client_id) if check_client_id_syntax(client_id) else None
     if client is None:
         raise ClientAuthenticationError(
             used_basic, client_id=client_id, log_detail="unknown client"

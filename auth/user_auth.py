@@ -38,8 +38,17 @@ class Credential:
     password: str
     #: The user called ``username``; None when there is none.
     user: User | None
-    #: Key of the credential in the cache and among running checks.
+    #: Key of the credential in the cache.
     digest: bytes
+
+    @property
+    def check_key(self) -> tuple[bytes, str | None]:
+        """Return the key among running checks: credential and hash checked.
+
+        A request made after a password change reads the new hash, so it never
+        joins a running check of the old one.
+        """
+        return self.digest, self.user.password_hash if self.user else None
 
 
 class UserAuthenticator:
@@ -60,7 +69,7 @@ class UserAuthenticator:
         self.max_pending_per_address = max_pending_per_address
         self.pending = 0
         self._pending_by_address: dict[str, int] = {}
-        self._running: dict[bytes, asyncio.Future[bool]] = {}
+        self._running: dict[tuple[bytes, str | None], asyncio.Future[bool]] = {}
 
     def lookup(self, username: str, password: str) -> Credential:
         """Read the user that ``username`` names; no password check yet."""
@@ -80,7 +89,7 @@ class UserAuthenticator:
 
     def check_running(self, credential: Credential) -> bool:
         """Return whether a bcrypt check of this same credential is running."""
-        return credential.digest in self._running
+        return credential.check_key in self._running
 
     async def verify(self, credential: Credential, remote_addr: str) -> User | None:
         """Check the password with bcrypt; return the active user or None.
@@ -89,7 +98,7 @@ class UserAuthenticator:
         Raises :class:`BusyError` when the pending checks of everyone, or of
         ``remote_addr``, are at their bound.
         """
-        running = self._running.get(credential.digest)
+        running = self._running.get(credential.check_key)
         if running is None:
             running = self._start_check(credential, remote_addr)
         # Shielded, so that one caller that goes away does not cancel the
@@ -132,14 +141,17 @@ class UserAuthenticator:
         task = asyncio.ensure_future(
             self.hasher.check(credential.password, password_hash)
         )
-        self._running[credential.digest] = task
+        self._running[credential.check_key] = task
         task.add_done_callback(
-            lambda done: self._finish_check(credential.digest, remote_addr, done)
+            lambda done: self._finish_check(credential.check_key, remote_addr, done)
         )
         return task
 
     def _finish_check(
-        self, digest: bytes, remote_addr: str, task: asyncio.Future[bool]
+        self,
+        key: tuple[bytes, str | None],
+        remote_addr: str,
+        task: asyncio.Future[bool],
     ) -> None:
         self.pending -= 1
         remaining = self._pending_by_address[remote_addr] - 1
@@ -147,7 +159,7 @@ class UserAuthenticator:
             self._pending_by_address[remote_addr] = remaining
         else:
             del self._pending_by_address[remote_addr]
-        del self._running[digest]
+        del self._running[key]
         if not task.cancelled():
             # Marks a failure as retrieved when every waiter has gone away.
             task.exception()

@@ -50,9 +50,13 @@ class _TrackedWrites(peewee.Database):
     """Counts writes to tracked models in :data:`models.changes.tracker`."""
 
     def execute(self, query: Any, **context_options: Any) -> Any:
-        cursor = super().execute(query, **context_options)
-        if isinstance(query, _WRITE_QUERIES) and check_tracked(query):
-            tracker.note_write(self)
+        if not (isinstance(query, _WRITE_QUERIES) and check_tracked(query)):
+            return super().execute(query, **context_options)
+        # The counter row is raised in the write's own transaction, so no
+        # process can see the change without the raise.
+        with self.atomic():
+            cursor = super().execute(query, **context_options)
+            tracker.note_write()
         return cursor
 
     def commit(self) -> None:

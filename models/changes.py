@@ -16,6 +16,7 @@ dropped as soon as either counter moves.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -35,6 +36,10 @@ _READ_COUNTER = 'SELECT "value" FROM "change_counter" WHERE "id" = 1'
 
 #: Default time between two reads of the counter row, in seconds.
 DEFAULT_POLL_SECONDS = 1.0
+#: A missing counter row is reported at most this often, in seconds.
+MISSING_ROW_REPORT_SECONDS = 60.0
+
+log = logging.getLogger("integration_gateway.models.changes")
 
 
 def check_tracked(query: peewee.Query) -> bool:
@@ -66,6 +71,7 @@ class ChangeTracker:
         self._database: peewee.Database | None = None
         self._row_value: int | None = None
         self._polled_at = -math.inf
+        self._reported_at = -math.inf
         # A write inside a transaction is counted again when it commits or
         # rolls back, so an answer read by another thread before the commit
         # cannot outlive it.
@@ -76,15 +82,13 @@ class ChangeTracker:
         self._database = db
         self._row_value = None
         self._polled_at = -math.inf
+        self._reported_at = -math.inf
         self.count += 1
 
-    def note_write(self, db: peewee.Database) -> None:
-        """Count a tracked write; raise the counter row now or at the commit."""
+    def note_write(self) -> None:
+        """Count a tracked write, made inside a transaction of this thread."""
         self.count += 1
-        if db.in_transaction():
-            self._open_writes.pending = True
-        else:
-            db.execute_sql(_RAISE_COUNTER)
+        self._open_writes.pending = True
 
     def before_commit(self, db: peewee.Database) -> None:
         """Raise the counter row if the transaction about to commit needs it.
@@ -103,15 +107,32 @@ class ChangeTracker:
             self.count += 1
 
     def current(self) -> int:
-        """Return the change count, after reading the counter row when it is due."""
+        """Return the change count, after reading the counter row when it is due.
+
+        A failed read raises and is tried again by the next call. Without the
+        row, the changes of other processes cannot be seen, so the count moves
+        on every call and nothing is remembered until the row is back.
+        """
         now = time.monotonic()
         if now - self._polled_at >= self.poll_seconds and self._database is not None:
-            self._polled_at = now
             value = query_counter(self._database)
+            if value is None:
+                self._report_missing_row(now)
+                self.count += 1
+                return self.count
+            self._polled_at = now
             if value != self._row_value:
                 self._row_value = value
                 self.count += 1
         return self.count
+
+    def _report_missing_row(self, now: float) -> None:
+        if now - self._reported_at >= MISSING_ROW_REPORT_SECONDS:
+            self._reported_at = now
+            log.error(
+                "the change_counter table has no row: answers are not remembered"
+                " until it is restored; restart the gateway to recreate it"
+            )
 
 
 def query_counter(db: peewee.Database) -> int | None:

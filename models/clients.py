@@ -5,7 +5,6 @@ from __future__ import annotations
 import peewee
 
 from models.base import BaseModel, utcnow
-from models.changes import remembered
 from models.prepared import PreparedQuery, build_instance, param
 from models.users import User
 
@@ -85,15 +84,6 @@ def query_client(client_id: str) -> Client | None:
         client.service_account = build_instance(User, _ACCOUNT_FIELDS, row[split:])
         client._dirty.clear()
     return client
-
-
-@remembered
-def recall_client(client_id: str) -> Client | None:
-    """Return :func:`query_client`'s answer, remembered until a tracked write.
-
-    For client authentication; callers must not change the client.
-    """
-    return query_client(client_id)
 
 
 def query_clients() -> list[Client]:

@@ -144,4 +144,6 @@ def migrate() -> int:
             MIGRATIONS[version - 1](database.obj)
             set_state(SCHEMA_VERSION_KEY, str(version))
         log.info("database schema upgraded to version %d", version)
+    # A restore may have left the table without its row.
+    _add_change_counter(database.obj)
     return current

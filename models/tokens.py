@@ -9,6 +9,7 @@ import peewee
 
 from models.base import BaseModel, utcnow
 from models.changes import remembered
+from models.clients import Client
 from models.integration_state import IntegrationState
 from models.prepared import PreparedQuery, param, python_value
 from models.users import EXECUTE, Permission, User
@@ -71,6 +72,10 @@ _LIVE_TOKEN = PreparedQuery(
             ),
         )
         .join(User)
+        # A token of a deleted client is dead even if its row was inserted
+        # after the deletion revoked the others.
+        .switch(AccessToken)
+        .join(Client, on=(AccessToken.client_id == Client.client_id))
         .where(
             (AccessToken.jti == param("jti"))
             & AccessToken.revoked_at.is_null()
@@ -83,13 +88,14 @@ _LIVE_TOKEN = PreparedQuery(
 
 @remembered
 def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
-    """Return token ``jti`` if it is unrevoked, unexpired and its user active.
+    """Return token ``jti`` if it is still usable, or None.
 
-    ``integration`` names the integration whose execute permission and enable
-    switch are read in the same query. This runs on every bearer call, so it
-    uses SQL compiled once, and the answer is remembered until a tracked write
-    (see models.changes). The caller checks the expiry again: a remembered
-    token outlives it.
+    Usable means unrevoked and unexpired, with its user active and its client
+    still registered. ``integration`` names the integration whose execute
+    permission and enable switch are read in the same query. This runs on
+    every bearer call, so it uses SQL compiled once, and the answer is
+    remembered until a tracked write (see models.changes). The caller checks
+    the expiry again: a remembered token outlives it.
     """
     row = _LIVE_TOKEN.first(jti=jti, now=utcnow(), integration=integration)
     if row is None:

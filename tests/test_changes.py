@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -9,10 +11,12 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
+from auth.accounts import activate_user, deactivate_user
+from auth.clients import create_client, delete_client
 from models.audit import SUCCESS, AuditEvent, record_event
-from models.base import BaseModel, database, open_database
-from models.changes import ChangeTracker, RememberedQuery, check_tracked, tracker
-from models.clients import _CLIENT_WITH_ACCOUNT
+from models.base import BaseModel, database, open_database, utcnow
+from models.changes import RememberedQuery, check_tracked, tracker
+from models.clients import CLIENT_CREDENTIALS
 from models.integration_state import (
     _EXECUTE_FACTS,
     IntegrationState,
@@ -20,11 +24,13 @@ from models.integration_state import (
     set_integration_enabled,
 )
 from models.prepared import PreparedQuery
-from models.tokens import _LIVE_TOKEN
+from models.schema import migrate
+from models.tokens import _LIVE_TOKEN, AccessToken, query_live_token_row
 from models.users import (
     _INTEGRATIONS_WITH,
     _USER_BY_NAME,
     EXECUTE,
+    SERVICE_ACCOUNT,
     STANDARD,
     User,
     create_user,
@@ -147,16 +153,17 @@ def test_write_of_other_process_seen_at_next_poll(db: peewee.Database) -> None:
     tracker.poll_seconds = 3600.0
     assert query_execute_facts(alice.id, "echo") == (True, True)
 
-    # Another process removes the permission: its own connection, its own
-    # tracker, the same counter row.
-    other = ChangeTracker()
+    # Another process removes the permission and raises the counter row, on
+    # a connection of its own.
     other_db = type(database.obj)(**_connect_params(database.obj))
-    other.use_database(other_db)
-    other_db.execute_sql(
-        f'DELETE FROM "permission" WHERE "user_id" = {marks(other_db, 1)}',  # noqa: S608
-        (alice.id,),
-    )
-    other.note_write(other_db)
+    with other_db.atomic():
+        other_db.execute_sql(
+            f'DELETE FROM "permission" WHERE "user_id" = {marks(other_db, 1)}',  # noqa: S608
+            (alice.id,),
+        )
+        other_db.execute_sql(
+            'UPDATE "change_counter" SET "value" = "value" + 1 WHERE "id" = 1'
+        )
     other_db.close()
 
     # Until the next poll, this process keeps its answer.
@@ -200,10 +207,9 @@ def test_commit_in_another_thread_counts_again(db: peewee.Database) -> None:
         _LIVE_TOKEN,
         _EXECUTE_FACTS,
         _USER_BY_NAME,
-        _CLIENT_WITH_ACCOUNT,
         _INTEGRATIONS_WITH,
     ],
-    ids=["live_token", "execute_facts", "user", "client", "integrations_with"],
+    ids=["live_token", "execute_facts", "user", "integrations_with"],
 )
 def test_remembered_queries_read_only_tracked_tables(
     db: peewee.Database, query: PreparedQuery
@@ -245,3 +251,73 @@ def test_open_database_forgets_answers(database_url: str) -> None:
     second.close()
 
     assert tracker.count > count
+
+
+def test_missing_counter_row_stops_remembering(
+    db: peewee.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = create_user("alice", STANDARD, HASH)
+    database.execute_sql('DELETE FROM "change_counter"')
+    tracker.use_database(database.obj)
+
+    with caplog.at_level(logging.ERROR, logger="integration_gateway.models.changes"):
+        first = tracker.current()
+        second = tracker.current()
+    grant_permission(alice, "echo", EXECUTE)
+
+    assert second != first
+    assert query_execute_facts(alice.id, "echo") == (True, True)
+    assert [record.getMessage() for record in caplog.records] == [
+        "the change_counter table has no row: answers are not remembered until"
+        " it is restored; restart the gateway to recreate it"
+    ]
+    # The next start recreates the row.
+    migrate()
+    assert counter_value() == 0
+
+
+def test_token_of_deleted_client_is_not_live(db: peewee.Database) -> None:
+    alice = create_user("alice", SERVICE_ACCOUNT, HASH)
+    client, _ = create_client(
+        "key", name="App", grant_types=[CLIENT_CREDENTIALS], service_account=alice
+    )
+    token = AccessToken.create(
+        jti="a" * 32,
+        client_id=client.client_id,
+        user=alice,
+        expires_at=utcnow() + datetime.timedelta(hours=1),
+    )
+    assert query_live_token_row(token.jti) is not None
+
+    delete_client(client)
+    # A row inserted after the deletion revoked the others, as by a token
+    # request that read the client just before.
+    AccessToken.create(
+        jti="b" * 32,
+        client_id=client.client_id,
+        user=alice,
+        expires_at=utcnow() + datetime.timedelta(hours=1),
+    )
+
+    assert query_live_token_row("a" * 32) is None
+    assert query_live_token_row("b" * 32) is None
+
+
+def test_activation_revokes_tokens_issued_while_inactive(db: peewee.Database) -> None:
+    alice = create_user("alice", SERVICE_ACCOUNT, HASH)
+    client, _ = create_client(
+        "key", name="App", grant_types=[CLIENT_CREDENTIALS], service_account=alice
+    )
+    deactivate_user(alice)
+    AccessToken.create(
+        jti="c" * 32,
+        client_id=client.client_id,
+        user=alice,
+        expires_at=utcnow() + datetime.timedelta(hours=1),
+    )
+
+    counts = activate_user(alice)
+
+    assert counts is not None and counts.access_tokens == 1
+    assert query_live_token_row("c" * 32) is None
+    assert activate_user(alice) is None

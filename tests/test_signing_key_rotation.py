@@ -10,12 +10,13 @@ import jwt
 import pytest
 import requests
 
+from auth.clients import create_client
 from auth.keys import RETIRED_KEY_MARGIN_SECONDS, KeyRing, create_signing_key
 from auth.tokens import AccessTokenService
 from handlers.application import run_housekeeping
 from handlers.gateway import Gateway
 from models.base import utcnow
-from models.clients import Client
+from models.clients import CLIENT_CREDENTIALS, Client
 from models.state import SigningKey
 from models.users import User
 from tests.conftest import PASSWORD
@@ -84,7 +85,13 @@ async def test_key_rotated_by_another_process_verifies(
     other = AccessTokenService(
         other_keys, gateway.settings.issuer_url, gateway.tokens.lifetime_seconds
     )
-    token, _ = other.issue(service_account, "other-process", "integration:echo")
+    client, _ = create_client(
+        gateway.client_secret_key,
+        name="Other process app",
+        grant_types=[CLIENT_CREDENTIALS],
+        service_account=service_account,
+    )
+    token, _ = other.issue(service_account, client.client_id, "integration:echo")
     gateway.keys._loaded_at = -1e9
 
     assert await oauth.echo_status(token) == 200

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from auth.clients import create_client
 from auth.errors import InvalidTokenError
 from auth.keys import (
     ALGORITHM,
@@ -25,6 +26,7 @@ from auth.keys import (
 from auth.tokens import AccessTokenService
 from handlers.gateway import Gateway
 from models.base import utcnow
+from models.clients import CLIENT_CREDENTIALS, query_client
 from models.state import SigningKey
 from models.tokens import AccessToken, revoke_tokens
 from models.users import User, set_active
@@ -64,8 +66,20 @@ def sign(gateway: Gateway, claims: dict[str, Any], **header: Any) -> str:
     )
 
 
+# A registered client: tokens of unknown clients are not usable.
+CLIENT_ID = "partner-app-client-1"
+
+
 def issue(gateway: Gateway, user: User) -> tuple[str, AccessToken]:
-    return gateway.tokens.issue(user, "client-1", "integration:echo")
+    if query_client(CLIENT_ID) is None:
+        create_client(
+            gateway.client_secret_key,
+            name="Partner app",
+            grant_types=[CLIENT_CREDENTIALS],
+            service_account=user,
+            client_id=CLIENT_ID,
+        )
+    return gateway.tokens.issue(user, CLIENT_ID, "integration:echo")
 
 
 def assert_rejected(gateway: Gateway, token: str, log_detail: str) -> None:
@@ -88,7 +102,7 @@ def test_issued_token_profile(gateway: Gateway, service_account: User) -> None:
     assert claims["iss"] == ISSUER
     assert claims["aud"] == ISSUER
     assert claims["sub"] == "partner-sa"
-    assert claims["client_id"] == "client-1"
+    assert claims["client_id"] == CLIENT_ID
     assert claims["scope"] == "integration:echo"
     assert claims["jti"] == record.jti
     assert claims["exp"] - claims["iat"] == 3600
@@ -100,7 +114,7 @@ def test_jti_recorded(gateway: Gateway, service_account: User) -> None:
     stored = AccessToken.get(AccessToken.jti == record.jti)
 
     assert stored.user_id == service_account.id
-    assert stored.client_id == "client-1"
+    assert stored.client_id == CLIENT_ID
     assert stored.scope == "integration:echo"
     assert stored.revoked_at is None
     lifetime = stored.expires_at - stored.issued_at

@@ -204,8 +204,15 @@ class UserActiveHandler(UserPageMixin):
             return
         with database.atomic():
             if active:
-                activate_user(user)
-                self.audit("user.activate", user.username)
+                stragglers = activate_user(user)
+                self.audit(
+                    "user.activate",
+                    user.username,
+                    f"access tokens issued while inactive, revoked:"
+                    f" {stragglers.access_tokens}"
+                    if stragglers and stragglers.total
+                    else None,
+                )
             else:
                 revoked = deactivate_user(user)
                 self.audit(
