@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from auth.principal import Principal
-from auth.secrets import new_id
+from auth.secrets import new_ordered_id
 from handlers.auth_mixin import PrincipalMixin
 from handlers.base import ApiError
 from handlers.cross_site import check_json_content_type, reject_cross_site
@@ -122,7 +122,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
     async def _run(self, loaded: LoadedIntegration, payload: Any) -> None:
         settings = self.gateway.settings
         principal = self.principal
-        run_id = new_id()
+        run_id = new_ordered_id()
         context = IntegrationContext(
             run_id=run_id,
             principal=principal,

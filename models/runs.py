@@ -17,7 +17,11 @@ TIMED_OUT = "timed_out"
 class IntegrationRun(BaseModel):
     run_id = peewee.CharField(max_length=32, unique=True)
     integration = peewee.CharField(max_length=64)
-    user = peewee.ForeignKeyField(User, null=True, backref="runs", on_delete="SET NULL")
+    # Not indexed: every call inserts a run, no page looks runs up by user,
+    # and the gateway never deletes users.
+    user = peewee.ForeignKeyField(
+        User, null=True, backref="runs", on_delete="SET NULL", index=False
+    )
     username = peewee.CharField(max_length=150)
     auth_method = peewee.CharField(max_length=20)
     client_id = peewee.CharField(max_length=64, null=True)

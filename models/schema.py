@@ -106,6 +106,11 @@ def _add_change_counter(db: peewee.Database) -> None:
         db.execute_sql(SEED_COUNTER)
 
 
+def _drop_run_user_index(db: peewee.Database) -> None:
+    # Every call paid for this index; nothing reads it (see models.runs).
+    db.execute_sql('DROP INDEX IF EXISTS "integration_run_user_id"')
+
+
 #: Index 0 upgrades to version 1, index 1 to version 2, and so on.
 MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _migrate_to_1,
@@ -117,6 +122,7 @@ MIGRATIONS: list[Callable[[peewee.Database], None]] = [
     _add_report_indexes,
     _add_secret_rotations,
     _add_change_counter,
+    _drop_run_user_index,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
