@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 6750 §2.1 b64token characters.
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*\Z")
 MAX_HEADER_LENGTH = 8192
@@ -32,8 +32,9 @@ def parse_basic(credentials: str) -> tuple[str, str]:
     Both are read as UTF-8, the charset the gateway announces.
     """
     try:
-        raw = base64.b64decode(credentials, validate=True)
-    except (binascii.Error, ValueError):
+        # Strict mode rejects any character outside the base64 alphabet.
+        raw = binascii.a2b_base64(credentials.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
         raise MalformedCredentialsError("Basic credentials are not base64") from None
     try:
         decoded = raw.decode("utf-8")
@@ -42,7 +43,7 @@ def parse_basic(credentials: str) -> tuple[str, str]:
     user_id, colon, password = decoded.partition(":")
     if not colon:
         raise MalformedCredentialsError("Basic credentials have no colon")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in user_id):
+    if _CONTROL_CHARACTER.search(user_id):
         raise MalformedCredentialsError("Basic user-id has control characters")
     return user_id, password
 

@@ -70,6 +70,21 @@ class BasicAuthenticator:
         self._failed_at: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._check_all_until = 0.0
 
+    def check_remembered(
+        self, username: str, password: str, remote_addr: str
+    ) -> User | None:
+        """Return the user if bcrypt verified this credential before, else None.
+
+        Runs no bcrypt and may be called before :meth:`authenticate`. Raises
+        :class:`ThrottledError` for an address over its limit.
+        """
+        credential = self.authenticator.lookup(username, password)
+        if not self.authenticator.check_cached(credential):
+            return None
+        if self._failed_recently(remote_addr):
+            self._check_address(remote_addr)
+        return credential.user
+
     async def authenticate(
         self, username: str, password: str, remote_addr: str
     ) -> User | None:

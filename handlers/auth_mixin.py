@@ -90,10 +90,14 @@ class PrincipalMixin(BaseHandler):
                 "The Basic credentials are malformed.",
                 log_detail=str(error),
             ) from None
+        basic_auth = self.gateway.basic_auth
         try:
-            user = await self.gateway.basic_auth.authenticate(
-                username, password, self.remote_addr
-            )
+            # A remembered credential is answered without waiting.
+            user = basic_auth.check_remembered(username, password, self.remote_addr)
+            if user is None:
+                user = await basic_auth.authenticate(
+                    username, password, self.remote_addr
+                )
         except BusyError:
             raise ApiError(
                 503,
