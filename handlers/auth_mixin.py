@@ -92,7 +92,7 @@ class PrincipalMixin(BaseHandler):
             ) from None
         basic_auth = self.gateway.basic_auth
         try:
-            # A remembered credential is answered without waiting.
+            # A remembered credential is accepted without waiting for bcrypt.
             user = basic_auth.check_remembered(username, password, self.remote_addr)
             if user is None:
                 user = await basic_auth.authenticate(

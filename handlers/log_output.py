@@ -1,10 +1,10 @@
 """Log output of the server: one line per record, written once per loop turn.
 
 The server writes an access-log line for every request, so the cost of a log
-record is paid on the hot path. Three things keep it low: records carry no
-thread or process names (the format shows neither, and reading them costs a
-system call), the timestamp text is built once per second, and the lines
-made during one turn of the event loop reach the stream in one write.
+record is paid on the hot path. Records carry no thread or process names,
+because the format shows neither and reading them costs a system call. The
+timestamp text is built once per second. The lines made during one turn of
+the event loop reach the stream in one write.
 """
 
 from __future__ import annotations

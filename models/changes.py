@@ -1,16 +1,16 @@
-"""Change tracking for the answers that the hot path keeps in memory.
+"""Change tracking for the query results that the hot path keeps in memory.
 
 An authenticated call depends on a few rows: the access token, the user, the
 permission and the integration's enable switch. Reading them on every call
 costs more than the rest of the call's own work, so :class:`RememberedQuery`
-keeps their answers in memory, and this module says when those answers may
+keeps their results in memory, and this module tracks when those results may
 have gone stale.
 
 Every write through a model whose ``Meta`` sets ``track_changes`` raises a
 counter in this process at once, and raises a counter row in the database as
 the last statement of its transaction. Other processes (the command line,
 a second gateway) see their writes through that row, which each process reads
-at most every :attr:`ChangeTracker.poll_seconds`. A remembered answer is
+at most every :attr:`ChangeTracker.poll_seconds`. A remembered result is
 dropped as soon as either counter moves.
 """
 
@@ -43,7 +43,7 @@ log = logging.getLogger("integration_gateway.models.changes")
 
 
 def check_tracked(query: peewee.Query) -> bool:
-    """Return whether the write ``query`` may change a remembered answer.
+    """Return whether the write ``query`` may change a remembered result.
 
     A write without a model is counted, since its table is unknown. An update
     that sets only columns named in the model's ``untracked_columns`` (such as
@@ -73,12 +73,12 @@ class ChangeTracker:
         self._polled_at = -math.inf
         self._reported_at = -math.inf
         # A write inside a transaction is counted again when it commits or
-        # rolls back, so an answer read by another thread before the commit
+        # rolls back, so a result read by another thread before the commit
         # cannot outlive it.
         self._open_writes = threading.local()
 
     def use_database(self, db: peewee.Database) -> None:
-        """Forget every answer: the process now reads ``db``."""
+        """Forget every result: the process now reads ``db``."""
         self._database = db
         self._row_value = None
         self._polled_at = -math.inf
@@ -130,8 +130,8 @@ class ChangeTracker:
         if now - self._reported_at >= MISSING_ROW_REPORT_SECONDS:
             self._reported_at = now
             log.error(
-                "the change_counter table has no row: answers are not remembered"
-                " until it is restored; restart the gateway to recreate it"
+                "the change_counter table has no row, so no query result is kept in"
+                " memory; restart the gateway to recreate the row"
             )
 
 
@@ -150,10 +150,10 @@ R = TypeVar("R")
 
 
 class RememberedQuery(Generic[P, R]):
-    """A query function whose answers are kept until a tracked write.
+    """A query function whose results are kept until a tracked write.
 
     The function must read only tables of models that set ``track_changes``,
-    and its arguments must be hashable. A None answer is not kept. Callers
+    and its arguments must be hashable. A None result is not kept. Callers
     must not change a returned object, since later callers get the same one.
     """
 
@@ -161,27 +161,27 @@ class RememberedQuery(Generic[P, R]):
         self.function = function
         self.max_entries = max_entries
         self.__doc__ = function.__doc__
-        self._answers: dict[Hashable, Any] = {}
+        self._results: dict[Hashable, Any] = {}
         self._count = -1
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         count = tracker.current()
         if count != self._count:
-            self._answers = {}
+            self._results = {}
             self._count = count
         key = (args, tuple(kwargs.items())) if kwargs else args
         try:
-            return self._answers[key]  # type: ignore[no-any-return]
+            return self._results[key]  # type: ignore[no-any-return]
         except KeyError:
             pass
-        answer = self.function(*args, **kwargs)
+        result = self.function(*args, **kwargs)
         # "Not found" is asked again: a row inserted by SQL compiled once, such
         # as a new access token, is not a tracked write.
-        if answer is not None:
-            if len(self._answers) >= self.max_entries:
-                self._answers = {}
-            self._answers[key] = answer
-        return answer
+        if result is not None:
+            if len(self._results) >= self.max_entries:
+                self._results = {}
+            self._results[key] = result
+        return result
 
 
 def remembered(function: Callable[P, R]) -> RememberedQuery[P, R]:

@@ -92,7 +92,7 @@ def query_execute_facts(user_id: int, integration: str) -> tuple[bool, bool]:
     """Return whether the user may execute ``integration`` and whether it is on.
 
     Both come from one query, because a Basic call needs them on the hot path;
-    a bearer call reads them with its token instead. The answer is remembered
+    a bearer call reads them with its token instead. The result is remembered
     until a tracked write (see models.changes).
     """
     row = _EXECUTE_FACTS.first(user_id=user_id, integration=integration)

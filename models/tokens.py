@@ -93,7 +93,7 @@ def query_live_token_row(jti: str, integration: str = "") -> LiveToken | None:
     Usable means unrevoked and unexpired, with its user active and its client
     still registered. ``integration`` names the integration whose execute
     permission and enable switch are read in the same query. This runs on
-    every bearer call, so it uses SQL compiled once, and the answer is
+    every bearer call, so it uses SQL compiled once, and the result is
     remembered until a tracked write (see models.changes). The caller checks
     the expiry again: a remembered token outlives it.
     """

@@ -106,7 +106,7 @@ def query_user(username: str) -> User | None:
 
 @remembered
 def recall_user(username: str) -> User | None:
-    """Return :func:`query_user`'s answer, remembered until a tracked write.
+    """Return the result of :func:`query_user`, remembered until a tracked write.
 
     For the partner API's Basic check; callers must not change the user.
     """
@@ -275,7 +275,7 @@ _INTEGRATIONS_WITH = PreparedQuery(
 def query_integrations_with(user_id: int, permission: str) -> tuple[str, ...]:
     """Return the integrations on which the user holds ``permission``, sorted.
 
-    The answer is remembered until a tracked write (see models.changes).
+    The result is remembered until a tracked write (see models.changes).
     """
     cursor = _INTEGRATIONS_WITH.execute(user_id=user_id, permission=permission)
     return tuple(row[0] for row in cursor.fetchall())

@@ -1,4 +1,4 @@
-"""Change tracking: when remembered answers of the hot path are dropped."""
+"""Change tracking: when remembered query results of the hot path are dropped."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def test_write_of_other_process_seen_at_next_poll(db: peewee.Database) -> None:
         )
     other_db.close()
 
-    # Until the next poll, this process keeps its answer.
+    # Until the next poll, this process keeps its result.
     assert query_execute_facts(alice.id, "echo") == (True, True)
 
     tracker.poll_seconds = 0.0
@@ -192,7 +192,7 @@ def test_commit_in_another_thread_counts_again(db: peewee.Database) -> None:
     thread = threading.Thread(target=revoke_in_thread)
     thread.start()
     assert written.wait(10)
-    # Read while the other thread's transaction is still open: the old answer.
+    # Read while the other thread's transaction is still open: the old result.
     assert query_execute_facts(alice.id, "echo") == (True, True)
     commit.set()
     thread.join(10)
@@ -268,8 +268,8 @@ def test_missing_counter_row_stops_remembering(
     assert second != first
     assert query_execute_facts(alice.id, "echo") == (True, True)
     assert [record.getMessage() for record in caplog.records] == [
-        "the change_counter table has no row: answers are not remembered until"
-        " it is restored; restart the gateway to recreate it"
+        "the change_counter table has no row, so no query result is kept in"
+        " memory; restart the gateway to recreate the row"
     ]
     # The next start recreates the row.
     migrate()

@@ -20,18 +20,18 @@ def test_ids_are_32_hex_digits_and_distinct() -> None:
 
 
 def test_threads_do_not_share_pool_bytes() -> None:
-    made: list[list[str]] = [[] for _ in range(4)]
+    batches: list[list[str]] = [[] for _ in range(4)]
 
     def make(into: list[str]) -> None:
         into.extend(new_id() for _ in range(500))
 
-    threads = [threading.Thread(target=make, args=(into,)) for into in made]
+    threads = [threading.Thread(target=make, args=(into,)) for into in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    every = [value for into in made for value in into]
+    every = [value for into in batches for value in into]
     assert len(set(every)) == len(every) == 2000
 
 
@@ -40,7 +40,8 @@ def test_ordered_ids_sort_by_creation_time() -> None:
     time.sleep(0.002)
     second = new_ordered_id()
 
-    assert HEX32.fullmatch(first) and HEX32.fullmatch(second)
+    assert HEX32.fullmatch(first)
+    assert HEX32.fullmatch(second)
     assert first < second
     assert abs(int(second[:12], 16) - time.time_ns() // 1_000_000) < 5_000
     # Ids of the same millisecond still differ in their random part.

@@ -106,7 +106,7 @@ def test_line_outside_a_loop_is_written_at_once(
     assert LINE.match(stream.getvalue().strip()).group(2) == "no loop here"  # type: ignore[union-attr]
 
 
-def test_line_from_another_thread_is_written_at_once_after_waiting_ones(
+def test_other_thread_line_flushes_waiting_lines(
     access_logger: logging.Logger, stream: CountingStream
 ) -> None:
     async def log_from_both() -> str:
@@ -172,7 +172,7 @@ def test_access_log_respects_logger_and_handler_levels(
     assert stream.getvalue() == ""
 
 
-def test_access_log_goes_through_records_when_another_handler_listens(
+def test_access_log_records_for_other_handlers(
     access_logger: logging.Logger,
     stream: CountingStream,
     caplog: pytest.LogCaptureFixture,
