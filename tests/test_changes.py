@@ -16,7 +16,7 @@ from auth.clients import create_client, delete_client
 from models.audit import SUCCESS, AuditEvent, record_event
 from models.base import BaseModel, database, open_database, utcnow
 from models.changes import RememberedQuery, check_tracked, tracker
-from models.clients import CLIENT_CREDENTIALS
+from models.clients import CLIENT_CREDENTIALS, Client
 from models.integration_state import (
     _EXECUTE_FACTS,
     IntegrationState,
@@ -276,28 +276,33 @@ def test_missing_counter_row_stops_remembering(
     assert counter_value() == 0
 
 
-def test_token_of_deleted_client_is_not_live(db: peewee.Database) -> None:
-    alice = create_user("alice", SERVICE_ACCOUNT, HASH)
+def register_app(user: User) -> Client:
     client, _ = create_client(
-        "key", name="App", grant_types=[CLIENT_CREDENTIALS], service_account=alice
+        "key", name="App", grant_types=[CLIENT_CREDENTIALS], service_account=user
     )
-    token = AccessToken.create(
-        jti="a" * 32,
+    return client
+
+
+def insert_token(jti: str, client: Client, user: User) -> None:
+    """Insert a token row directly, as a token request commits it."""
+    AccessToken.create(
+        jti=jti,
         client_id=client.client_id,
-        user=alice,
+        user=user,
         expires_at=utcnow() + datetime.timedelta(hours=1),
     )
-    assert query_live_token_row(token.jti) is not None
+
+
+def test_token_of_deleted_client_is_not_live(db: peewee.Database) -> None:
+    alice = create_user("alice", SERVICE_ACCOUNT, HASH)
+    client = register_app(alice)
+    insert_token("a" * 32, client, alice)
+    assert query_live_token_row("a" * 32) is not None
 
     delete_client(client)
     # A row inserted after the deletion revoked the others, as by a token
     # request that read the client just before.
-    AccessToken.create(
-        jti="b" * 32,
-        client_id=client.client_id,
-        user=alice,
-        expires_at=utcnow() + datetime.timedelta(hours=1),
-    )
+    insert_token("b" * 32, client, alice)
 
     assert query_live_token_row("a" * 32) is None
     assert query_live_token_row("b" * 32) is None
@@ -305,19 +310,13 @@ def test_token_of_deleted_client_is_not_live(db: peewee.Database) -> None:
 
 def test_activation_revokes_tokens_issued_while_inactive(db: peewee.Database) -> None:
     alice = create_user("alice", SERVICE_ACCOUNT, HASH)
-    client, _ = create_client(
-        "key", name="App", grant_types=[CLIENT_CREDENTIALS], service_account=alice
-    )
+    client = register_app(alice)
     deactivate_user(alice)
-    AccessToken.create(
-        jti="c" * 32,
-        client_id=client.client_id,
-        user=alice,
-        expires_at=utcnow() + datetime.timedelta(hours=1),
-    )
+    insert_token("c" * 32, client, alice)
 
     counts = activate_user(alice)
 
-    assert counts is not None and counts.access_tokens == 1
+    assert counts is not None
+    assert counts.access_tokens == 1
     assert query_live_token_row("c" * 32) is None
     assert activate_user(alice) is None
