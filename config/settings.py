@@ -55,7 +55,7 @@ class Settings:
     basic_auth_cache_seconds: int = 300
     #: How often a process reads the change counter that other processes
     #: raise, so that their revocations and permission changes reach the
-    #: answers it remembers. 0 reads it on every request.
+    #: query results it keeps in memory. 0 reads it on every request.
     change_poll_seconds: float = 1.0
     #: A plugin run that takes longer than this gets a 504 response.
     plugin_timeout_seconds: float = 30.0
