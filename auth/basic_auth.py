@@ -79,11 +79,7 @@ class BasicAuthenticator:
         :class:`ThrottledError` for an address over its limit.
         """
         credential = self.authenticator.lookup(username, password)
-        if not self.authenticator.check_cached(credential):
-            return None
-        if self._failed_recently(remote_addr):
-            self._check_address(remote_addr)
-        return credential.user
+        return self._remembered_user(credential, remote_addr)
 
     async def authenticate(
         self, username: str, password: str, remote_addr: str
@@ -94,14 +90,9 @@ class BasicAuthenticator:
         :class:`auth.user_auth.BusyError` when too many checks are pending.
         """
         credential = self.authenticator.lookup(username, password)
-        if self.authenticator.check_cached(credential):
-            # NOTE: failures recorded by other gateway processes are not noted
-            # here, so an address throttled elsewhere gets one extra guess per
-            # process and window: its first wrong password here is rejected by
-            # the database count and noted.
-            if self._failed_recently(remote_addr):
-                self._check_address(remote_addr)
-            return credential.user
+        user = self._remembered_user(credential, remote_addr)
+        if user is not None:
+            return user
 
         self._check_address(remote_addr)
         if self.authenticator.check_running(credential):
@@ -138,6 +129,17 @@ class BasicAuthenticator:
             self.throttle.forget_failure(failure_id)
             remember_known_address(credential.username, remote_addr)
         return user
+
+    def _remembered_user(self, credential: Credential, remote_addr: str) -> User | None:
+        if not self.authenticator.check_cached(credential):
+            return None
+        # NOTE: failures recorded by other gateway processes are not noted
+        # here, so an address throttled elsewhere gets one extra guess per
+        # process and window: its first wrong password here is rejected by
+        # the database count and noted.
+        if self._failed_recently(remote_addr):
+            self._check_address(remote_addr)
+        return credential.user
 
     def _check_address(self, remote_addr: str) -> None:
         retry_after = self.throttle.check_address_retry_after(remote_addr)
