@@ -181,7 +181,7 @@ class LastUseWrites:
         self._count = -1
 
     def touch(self, user_id: int, last_used_at: datetime.datetime | None) -> None:
-        """Record that the user was just used, at most once a minute."""
+        """Record that the user was just used, at most once a minute per process."""
         if tracker.count != self._count:
             self._recorded_at = {}
             self._count = tracker.count

@@ -93,9 +93,9 @@ class ChangeTracker:
     def before_commit(self, db: peewee.Database) -> None:
         """Raise the counter row if the transaction about to commit needs it.
 
-        The row is raised last, just before the commit, so a transaction holds
-        its lock only while it commits and never waits for another row after
-        taking it: two transactions cannot deadlock over it.
+        The row is raised last, just before the commit. A transaction that
+        has its lock therefore waits for no other lock, so the row cannot be
+        part of a deadlock.
         """
         if getattr(self._open_writes, "pending", False):
             db.execute_sql(_RAISE_COUNTER)

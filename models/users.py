@@ -49,8 +49,8 @@ class User(BaseModel):
         return self.kind == STAFF
 
     class Meta:
-        # Answers remembered in memory (models.changes) read these rows; a
-        # user's last use changes nothing they depend on.
+        # Query results kept in memory (models.changes) read these rows. A
+        # user's last use changes none of those results, so it is not tracked.
         track_changes = True
         untracked_columns = ("last_used_at",)
 
@@ -273,7 +273,7 @@ _INTEGRATIONS_WITH = PreparedQuery(
 
 @remembered
 def query_integrations_with(user_id: int, permission: str) -> tuple[str, ...]:
-    """Return the integrations on which the user holds ``permission``, sorted.
+    """Return the integrations on which the user has ``permission``, sorted.
 
     The result is remembered until a tracked write (see models.changes).
     """

@@ -106,7 +106,7 @@ def test_rolled_back_write_leaves_counter_row(db: peewee.Database) -> None:
     assert User.select().count() == 0
 
 
-def test_answer_remembered_until_tracked_write(db: peewee.Database) -> None:
+def test_result_remembered_until_tracked_write(db: peewee.Database) -> None:
     alice = create_user("alice", STANDARD, HASH)
     grant_permission(alice, "echo", EXECUTE)
     calls: list[int] = []
@@ -242,7 +242,7 @@ def _connect_params(db: peewee.Database) -> dict[str, object]:
     return params
 
 
-def test_open_database_forgets_answers(database_url: str) -> None:
+def test_open_database_forgets_results(database_url: str) -> None:
     first = open_database(database_url)
     count = tracker.count
     first.close()
