@@ -161,6 +161,10 @@ class SqliteCheckpointer:
             log.warning("SQLite checkpoint of %s failed: %s", self.path, error)
 
 
+#: Tornado zeroes a fresh buffer of this size for every socket read, two per
+#: request; its default of 64 KiB costs more than a partner request needs.
+READ_CHUNK_BYTES = 16 * 1024
+
 #: Expired codes and tokens are kept this long before deletion, so that a
 #: replayed code or refresh token still finds its record and revokes its grant.
 EXPIRED_RECORD_RETENTION = datetime.timedelta(minutes=10)
@@ -211,6 +215,7 @@ async def serve(settings: Settings) -> None:
         app,
         xheaders=settings.trust_proxy_headers,
         max_body_size=settings.max_body_bytes,
+        chunk_size=READ_CHUNK_BYTES,
     )
     server.listen(settings.port, settings.host)
     housekeeping = tornado.ioloop.PeriodicCallback(

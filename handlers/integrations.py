@@ -42,10 +42,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# Built once: json.loads with these options builds a decoder on every call.
+# Built once: json.loads and json.dumps with options build a decoder or an
+# encoder on every call.
 _PAYLOAD_DECODER = json.JSONDecoder(
     parse_constant=_reject_constant, parse_float=_parse_finite
 )
+_RESULT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 class IntegrationListHandler(PrincipalMixin):
@@ -143,7 +145,7 @@ class IntegrationExecuteHandler(PrincipalMixin):
                 settings.plugin_timeout_seconds,
                 self.gateway.plugin_executor,
             )
-            body = json.dumps(result, separators=(",", ":"), allow_nan=False)
+            body = _RESULT_ENCODER.encode(result)
         except IntegrationError as error:
             status, http_status = REJECTED, error.status_code
             error_class = type(error).__name__
