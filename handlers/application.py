@@ -161,8 +161,8 @@ class SqliteCheckpointer:
             log.warning("SQLite checkpoint of %s failed: %s", self.path, error)
 
 
-#: Tornado zeroes a fresh buffer of this size for every socket read, two per
-#: request; its default of 64 KiB costs more than a partner request needs.
+#: Tornado zeroes a fresh buffer of this size for every socket read, and a
+#: request takes two reads. Its default of 64 KiB is more than a request needs.
 READ_CHUNK_BYTES = 16 * 1024
 
 #: Expired codes and tokens are kept this long before deletion, so that a

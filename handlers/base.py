@@ -68,6 +68,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Request-Id", self.request_id)
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
+        # Tornado's Server header names its version, so a scanner could look
+        # up the advisories that apply.
+        self.clear_header("Server")
 
     def check_xsrf_cookie(self) -> None:
         # A handler that does not implement this method returns 405, which is

@@ -41,6 +41,7 @@ def assert_page_headers(response: HTTPResponse) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["Cache-Control"] == "no-store"
+    assert "Server" not in headers
 
 
 def error_code(response: HTTPResponse) -> str:

@@ -45,6 +45,7 @@ async def test_static_file_cacheable(pages):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "max-age" in response.headers["Cache-Control"]
     assert "Content-Security-Policy" not in response.headers
+    assert "Server" not in response.headers
 
 
 @pytest.mark.gen_test

@@ -74,6 +74,7 @@ async def execute(
 def assert_unauthorized(response: Response, error: str, bearer: str) -> None:
     assert_error(response, 401, error)
     assert challenges(response) == [BASIC_CHALLENGE, bearer]
+    assert "Server" not in response.headers
 
 
 @pytest.mark.gen_test
@@ -97,6 +98,7 @@ async def test_echo_with_basic_service_account(
     assert len(response.headers["X-Request-Id"]) == 32
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert "Server" not in response.headers
 
 
 @pytest.mark.gen_test
