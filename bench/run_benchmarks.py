@@ -91,7 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Benchmark the gateway against a bare Tornado handler with wrk."
     )
-    # With the defaults the wrk runs take 114 s: 3 scenarios x 3 rounds x 2 runs x 5 s,
+    # With the defaults the wrk runs take 174 s: 3 scenarios x 5 rounds x 2 runs x 5 s,
     # 4 warm-ups of 3 s and 12 s for the /healthz scenario with its flood.
     parser.add_argument(
         "--duration",
@@ -109,9 +109,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
+        default=5,
         help="paired rounds per throughput scenario, each a bare handler run and "
-        "then a scenario run (default: 3)",
+        "then a scenario run (default: 5)",
     )
     parser.add_argument(
         "--connections",
