@@ -227,8 +227,11 @@ def update_client(
     validate_client_fields(name, client.client_type, grant_types, uris, service_account)
     old_account_id = client.service_account_id
     new_account_id = service_account.id if service_account is not None else None
-    stops_acting = old_account_id is not None and (
-        old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
+    # The service account the client stops acting as, if any.
+    left_account_id = (
+        old_account_id
+        if old_account_id != new_account_id or CLIENT_CREDENTIALS not in grant_types
+        else None
     )
     # Without the grant, the users' refresh tokens must not come back to life
     # if it is allowed again later.
@@ -244,8 +247,8 @@ def update_client(
         client.is_resource_server = is_resource_server
         client.save()
         revoked = 0
-        if stops_acting:
-            revoked += revoke_user_tokens(old_account_id, client.client_id).total
+        if left_account_id is not None:
+            revoked += revoke_user_tokens(left_account_id, client.client_id).total
         if stops_code_grant:
             revoked += revoke_client_grants(client.client_id).total
         return revoked

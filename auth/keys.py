@@ -74,10 +74,17 @@ class KeyRing:
     def __init__(self, token_lifetime_seconds: int) -> None:
         self.token_lifetime_seconds = token_lifetime_seconds
         self.signing_kid = ""
-        self.signing_key: ec.EllipticCurvePrivateKey | None = None
+        self._signing_key: ec.EllipticCurvePrivateKey | None = None
         self.public_keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self.jwks: dict[str, Any] = {"keys": []}
         self._loaded_at = -UNKNOWN_KID_RELOAD_SECONDS
+
+    @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The key that signs new tokens, available once :meth:`load` has run."""
+        if self._signing_key is None:
+            raise RuntimeError("no signing key is loaded, because load() has not run")
+        return self._signing_key
 
     def reload_for_unknown_kid(self, kid: str) -> bool:
         """Reload the keys, at most every few seconds; return whether kid is known."""
@@ -115,7 +122,7 @@ class KeyRing:
                 signing_row is None or row.created_at > signing_row.created_at
             ):
                 signing_row = row
-                self.signing_key = private_key
+                self._signing_key = private_key
 
         if signing_row is None:
             raise RuntimeError("no signing key is available")

@@ -15,6 +15,7 @@ DENIED = "denied"
 
 
 class AuditEvent(BaseModel):
+    id: peewee.AutoField[int]
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     actor = peewee.CharField(max_length=150, null=True)
     auth_method = peewee.CharField(max_length=20, null=True)

@@ -6,7 +6,7 @@ import datetime
 import os
 import sqlite3
 import urllib.parse
-from typing import Any
+from typing import Any, ClassVar
 
 import peewee
 from playhouse import db_url
@@ -29,6 +29,19 @@ def utcnow() -> datetime.datetime:
 
 
 class BaseModel(peewee.Model):
+    """The base of every model, bound to :data:`database`.
+
+    peewee adds an ``id`` primary key to a model that names none, and an
+    ``<name>_id`` attribute for each foreign key ``<name>``. Models declare
+    these as annotations without a value, which tell the type checker about
+    them and create no field.
+    """
+
+    # Both are set by peewee. _dirty contains the names of the fields changed
+    # since the last save, and _schema builds the class's tables and indexes.
+    _dirty: set[str]
+    _schema: ClassVar[peewee.SchemaManager]
+
     class Meta:
         database = database
         legacy_table_names = False

@@ -19,6 +19,7 @@ GRANT_TYPES = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
 
 
 class Client(BaseModel):
+    id: peewee.AutoField[int]
     client_id = peewee.CharField(max_length=64, unique=True)
     # Keyed SHA-256 of the secret (see auth.secrets); None for public clients.
     secret_digest = peewee.CharField(max_length=64, null=True)
@@ -31,9 +32,11 @@ class Client(BaseModel):
     service_account = peewee.ForeignKeyField(
         User, null=True, backref="clients", on_delete="SET NULL"
     )
+    service_account_id: int | None
     created_by = peewee.ForeignKeyField(
         User, null=True, backref="created_clients", on_delete="SET NULL"
     )
+    created_by_id: int | None
     created_at = peewee.DateTimeField(default=utcnow)
     is_resource_server = peewee.BooleanField(default=False)
 

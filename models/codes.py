@@ -11,11 +11,13 @@ from models.users import User
 
 
 class AuthorizationCode(BaseModel):
+    id: peewee.AutoField[int]
     code_digest = peewee.CharField(max_length=64, unique=True)
     client_id = peewee.CharField(max_length=64, index=True)
     user = peewee.ForeignKeyField(
         User, backref="authorization_codes", on_delete="CASCADE"
     )
+    user_id: int
     redirect_uri = peewee.TextField()
     # True when the authorization request named the redirect URI, so that the
     # token request must repeat it (RFC 6749 §4.1.3).

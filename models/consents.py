@@ -10,8 +10,11 @@ from models.users import User
 
 
 class Consent(BaseModel):
+    id: peewee.AutoField[int]
     user = peewee.ForeignKeyField(User, backref="consents", on_delete="CASCADE")
+    user_id: int
     client = peewee.ForeignKeyField(Client, backref="consents", on_delete="CASCADE")
+    client_id: int
     # Space-separated scope tokens, the union of every approval.
     scope = peewee.TextField(default="")
     created_at = peewee.DateTimeField(default=utcnow)

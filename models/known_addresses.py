@@ -15,6 +15,7 @@ from models.base import BaseModel, utcnow
 
 
 class KnownAddress(BaseModel):
+    id: peewee.AutoField[int]
     username = peewee.CharField(max_length=150)
     remote_addr = peewee.CharField(max_length=64)
     last_success_at = peewee.DateTimeField(default=utcnow, index=True)

@@ -14,6 +14,7 @@ from models.base import BaseModel, utcnow
 
 
 class LoginFailure(BaseModel):
+    id: peewee.AutoField[int]
     # The username as typed, which may not exist.
     username = peewee.CharField(max_length=150, index=True)
     remote_addr = peewee.CharField(max_length=64, index=True)

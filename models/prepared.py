@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
-from models.base import database
+from models.base import BaseModel, database
 
 _MARKER = "\x00"
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def param(name: str) -> str:
@@ -73,8 +75,8 @@ class PreparedQuery:
 
 
 def build_instance(
-    model: type[peewee.Model], fields: list[peewee.Field], values: tuple[Any, ...]
-) -> Any:
+    model: type[Model], fields: list[peewee.Field], values: tuple[Any, ...]
+) -> Model:
     """Make a ``model`` instance from raw column values of ``fields``."""
     data = {
         field.name: python_value(field, value)

@@ -15,11 +15,13 @@ from models.users import User
 
 
 class RefreshToken(BaseModel):
+    id: peewee.AutoField[int]
     token_digest = peewee.CharField(max_length=64, unique=True)
     # The family: equal to the ``grant_id`` of the code and the access tokens.
     grant_id = peewee.CharField(max_length=64, index=True)
     client_id = peewee.CharField(max_length=64, index=True)
     user = peewee.ForeignKeyField(User, backref="refresh_tokens", on_delete="CASCADE")
+    user_id: int
     # The scope the user approved; a refresh may narrow the access token's
     # scope, but the next refresh token keeps this one (RFC 6749 §6).
     scope = peewee.TextField(default="")

@@ -15,6 +15,7 @@ TIMED_OUT = "timed_out"
 
 
 class IntegrationRun(BaseModel):
+    id: peewee.AutoField[int]
     run_id = peewee.CharField(max_length=32, unique=True)
     integration = peewee.CharField(max_length=64)
     # Not indexed: every call inserts a run, no page looks runs up by user,
@@ -22,6 +23,7 @@ class IntegrationRun(BaseModel):
     user = peewee.ForeignKeyField(
         User, null=True, backref="runs", on_delete="SET NULL", index=False
     )
+    user_id: int | None
     username = peewee.CharField(max_length=150)
     auth_method = peewee.CharField(max_length=20)
     client_id = peewee.CharField(max_length=64, null=True)

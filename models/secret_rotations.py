@@ -20,12 +20,14 @@ NONCE_LIFETIME_DAYS = 1
 
 
 class SecretRotation(BaseModel):
+    id: peewee.AutoField[int]
     # The random part of the form nonce. It is not a credential, because
     # posting it still needs a staff session and the xsrf token.
     nonce = peewee.CharField(max_length=64, unique=True)
     client = peewee.ForeignKeyField(
         Client, backref="secret_rotations", on_delete="CASCADE"
     )
+    client_id: int
     # The username of the staff member, as the audit trail names actors.
     rotated_by = peewee.CharField(max_length=150)
     rotated_at = peewee.DateTimeField(default=utcnow, index=True)

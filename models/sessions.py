@@ -17,8 +17,10 @@ from models.users import User
 
 
 class WebSession(BaseModel):
+    id: peewee.AutoField[int]
     session_digest = peewee.CharField(max_length=64, unique=True)
     user = peewee.ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
+    user_id: int
     # The user's credential_version at login; a password reset or a
     # deactivation raises it, which ends every session of the old value.
     credential_version = peewee.IntegerField()

@@ -15,6 +15,7 @@ class GatewayState(BaseModel):
 
 
 class SigningKey(BaseModel):
+    id: peewee.AutoField[int]
     kid = peewee.CharField(max_length=64, unique=True)
     algorithm = peewee.CharField(max_length=16)
     # NOTE: the private key is stored unencrypted, because the database is the

@@ -16,9 +16,11 @@ from models.users import EXECUTE, Permission, User
 
 
 class AccessToken(BaseModel):
+    id: peewee.AutoField[int]
     jti = peewee.CharField(max_length=64, unique=True)
     client_id = peewee.CharField(max_length=64, index=True)
     user = peewee.ForeignKeyField(User, backref="access_tokens", on_delete="CASCADE")
+    user_id: int
     scope = peewee.TextField(default="")
     issued_at = peewee.DateTimeField(default=utcnow)
     expires_at = peewee.DateTimeField(index=True)

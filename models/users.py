@@ -29,6 +29,7 @@ class UserError(ValueError):
 
 
 class User(BaseModel):
+    id: peewee.AutoField[int]
     username = peewee.CharField(max_length=150, unique=True)
     kind = peewee.CharField(max_length=20, default=STANDARD)
     password_hash = peewee.CharField(max_length=100)
@@ -63,7 +64,9 @@ User.add_index(USERNAME_CASE_INDEX)
 
 
 class Permission(BaseModel):
+    id: peewee.AutoField[int]
     user = peewee.ForeignKeyField(User, backref="permissions", on_delete="CASCADE")
+    user_id: int
     integration = peewee.CharField(max_length=64)
     permission = peewee.CharField(max_length=10)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.cookies
 import re
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ class PageClient:
     async def post(
         self,
         path: str,
-        fields: dict[str, str | list[str]] | None = None,
+        fields: Mapping[str, str | list[str]] | None = None,
         xsrf: bool = True,
     ) -> HTTPResponse:
         """POST a form; the xsrf token of the last page is added unless ``xsrf``."""

@@ -320,8 +320,10 @@ def test_create_app_client_credentials(cli: Any, server_database_url: str) -> No
         client = Client.get(Client.client_id == client_id)
         assert client.name == "ERP connector"
         assert client.grant_type_list == ["client_credentials"]
+        assert client.service_account is not None
         assert client.service_account.username == "partner-sa"
         assert client.is_confidential
+        assert client.secret_digest is not None
         assert secret not in client.secret_digest
         event = AuditEvent.get(AuditEvent.action == "client.create")
         assert event.target == client_id

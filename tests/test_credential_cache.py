@@ -152,7 +152,9 @@ async def test_password_change_invalidates(
     counter = CheckCounter(gateway, monkeypatch)
 
     # Another process changes the password: only the database row changes.
-    set_password_hash(query_user("partner-sa"), gateway.hasher.hash_now("new password"))
+    stored = query_user("partner-sa")
+    assert stored is not None
+    set_password_hash(stored, gateway.hasher.hash_now("new password"))
 
     assert await authenticator.authenticate("partner-sa", PASSWORD, ADDRESS) is None
     assert counter.calls == 1
@@ -165,7 +167,9 @@ async def test_password_change_invalidates(
         is not None
     )
     assert counter.calls == 2
-    assert user.id == query_user("partner-sa").id
+    current = query_user("partner-sa")
+    assert current is not None
+    assert user.id == current.id
 
 
 @pytest.mark.gen_test

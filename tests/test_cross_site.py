@@ -78,8 +78,8 @@ async def test_form_encoding_rejected(
 ) -> None:
     response = await execute(http_client, api, body, **{"Content-Type": media_type})
 
-    body = assert_error(response, 415, "unsupported_media_type")
-    assert "application/json" in body["error_description"]
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert "application/json" in error["error_description"]
     assert committed_runs(database_url) == []
 
 

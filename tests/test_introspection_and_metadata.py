@@ -182,7 +182,9 @@ async def test_dead_token_is_inactive(
 ) -> None:
     tokens = await oauth.issue_tokens(*ac_client, standard_user)
     if state == "revoked":
-        revoke_grant(AccessToken.get().grant_id)
+        grant_id = AccessToken.get().grant_id
+        assert grant_id is not None
+        revoke_grant(grant_id)
     elif state == "expired":
         # A token that expired by its claims fails the signature check's exp.
         gateway.tokens.lifetime_seconds = -120

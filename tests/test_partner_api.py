@@ -348,10 +348,13 @@ async def test_revoked_permission_takes_effect(
 
 @pytest.mark.gen_test
 async def test_token_scope_limits_integrations(
-    http_client: Any, api: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    api: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
-    grant_permission(client.service_account, "greet", EXECUTE)
+    grant_permission(service_account, "greet", EXECUTE)
     token = await client_credentials_token(
         http_client, api, client, secret, "integration:greet"
     )
@@ -371,12 +374,15 @@ async def test_token_scope_limits_integrations(
 
 @pytest.mark.gen_test
 async def test_token_never_exceeds_current_permissions(
-    http_client: Any, api: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    api: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
     token = await client_credentials_token(http_client, api, client, secret)
 
-    revoke_permission(client.service_account, "echo", EXECUTE)
+    revoke_permission(service_account, "echo", EXECUTE)
 
     response = await execute(http_client, api, authorization="Bearer " + token)
     assert_error(response, 403, "forbidden")
@@ -474,10 +480,13 @@ async def test_list_integrations(
 
 @pytest.mark.gen_test
 async def test_list_integrations_narrowed_by_scope(
-    http_client: Any, api: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    api: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
-    grant_permission(client.service_account, "greet", EXECUTE)
+    grant_permission(service_account, "greet", EXECUTE)
     token = await client_credentials_token(
         http_client, api, client, secret, "integration:echo"
     )
@@ -511,7 +520,9 @@ async def test_deactivation_stops_basic_and_tokens(
         200
     )
 
-    set_active(query_user("partner-sa"), False)
+    stored = query_user("partner-sa")
+    assert stored is not None
+    set_active(stored, False)
 
     basic_response = await execute(http_client, api)
     bearer_response = await execute(http_client, api, authorization="Bearer " + token)
@@ -559,7 +570,9 @@ async def test_password_change_stops_cached_basic(
     assert (await execute(http_client, api)).code == 200
     counter = CheckCounter(gateway, monkeypatch)
 
-    set_password_hash(query_user("partner-sa"), gateway.hasher.hash_now("new one!"))
+    stored = query_user("partner-sa")
+    assert stored is not None
+    set_password_hash(stored, gateway.hasher.hash_now("new one!"))
 
     old = await execute(http_client, api)
     new = await execute(
@@ -584,7 +597,11 @@ async def test_password_queue_full(
 
 @pytest.mark.gen_test
 async def test_run_and_audit_committed_before_response(
-    http_client: Any, api: str, database_url: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    api: str,
+    database_url: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
     token = await client_credentials_token(http_client, api, client, secret)
@@ -599,7 +616,7 @@ async def test_run_and_audit_committed_before_response(
     run = runs[0]
     assert run.integration == "echo"
     assert run.username == "partner-sa"
-    assert run.user_id == client.service_account.id
+    assert run.user_id == service_account.id
     assert run.auth_method == "bearer"
     assert run.client_id == client.client_id
     assert run.status == "succeeded"
@@ -658,6 +675,7 @@ async def test_authentication_failures_audited(
     assert basic_event.auth_method == "basic"
     assert basic_event.target == "/integrations/execute/echo"
     assert basic_event.remote_addr == "127.0.0.1"
+    assert basic_event.detail is not None
     assert "wrong password" not in basic_event.detail
     [bearer_event] = committed_events(
         database_url, request_id=bad_token.headers["X-Request-Id"]
@@ -671,8 +689,12 @@ async def test_authentication_failures_audited(
 async def test_last_used_recorded(
     http_client: Any, api: str, service_account: User
 ) -> None:
-    assert query_user("partner-sa").last_used_at is None
+    before = query_user("partner-sa")
+    assert before is not None
+    assert before.last_used_at is None
 
     assert (await execute(http_client, api)).code == 200
 
-    assert query_user("partner-sa").last_used_at is not None
+    after = query_user("partner-sa")
+    assert after is not None
+    assert after.last_used_at is not None

@@ -364,10 +364,13 @@ async def test_client_id_with_nul_in_body(http_client: Any, token_url: str) -> N
 
 @pytest.mark.gen_test
 async def test_scope_narrows_token(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    token_url: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
-    grant_permission(client.service_account, "greet", EXECUTE)
+    grant_permission(service_account, "greet", EXECUTE)
     authorization = basic(client.client_id, secret)
 
     full = await request_token(http_client, token_url, authorization=authorization)
@@ -430,10 +433,13 @@ async def test_account_without_permissions_is_invalid_scope(
 
 @pytest.mark.gen_test
 async def test_inactive_service_account(
-    http_client: Any, token_url: str, cc_client: tuple[Client, str]
+    http_client: Any,
+    token_url: str,
+    cc_client: tuple[Client, str],
+    service_account: User,
 ) -> None:
     client, secret = cc_client
-    set_active(client.service_account, False)
+    set_active(service_account, False)
 
     response = await request_token(
         http_client, token_url, authorization=basic(client.client_id, secret)
@@ -541,6 +547,7 @@ async def test_refusal_audited(
     assert events[0].action == "token.issue"
     assert events[0].outcome == "failure"
     assert events[0].client_id == client.client_id
+    assert events[0].detail is not None
     assert events[0].detail.startswith("invalid_scope")
 
 

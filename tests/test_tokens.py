@@ -322,6 +322,23 @@ def test_keys_persist_across_loads(gateway: Gateway) -> None:
     assert SigningKey.select().count() == 1
 
 
+def test_signing_key_before_load() -> None:
+    ring = KeyRing(3600)
+
+    with pytest.raises(RuntimeError, match="no signing key is loaded"):
+        ring.signing_key  # noqa: B018
+
+
+def test_signing_key_after_load(gateway: Gateway) -> None:
+    ring = KeyRing(3600)
+    ring.load()
+
+    public_key = ring.signing_key.public_key()
+    assert public_key.public_numbers() == (
+        ring.public_keys[ring.signing_kid].public_numbers()
+    )
+
+
 def test_rotation_keeps_old_tokens_valid(
     gateway: Gateway, service_account: User
 ) -> None:

@@ -48,7 +48,9 @@ def test_create_each_kind(db: peewee.Database, kind: str) -> None:
 def test_service_account_vendor(db: peewee.Database) -> None:
     create_user("acme-sa", SERVICE_ACCOUNT, HASH, vendor="ACME Corp")
 
-    assert query_user("acme-sa").vendor == "ACME Corp"
+    stored = query_user("acme-sa")
+    assert stored is not None
+    assert stored.vendor == "ACME Corp"
 
 
 def test_vendor_only_for_service_accounts(db: peewee.Database) -> None:
@@ -99,6 +101,7 @@ def test_password_change_raises_version(db: peewee.Database) -> None:
     set_password_hash(user, HASH.replace("x", "y"))
 
     stored = query_user("alice")
+    assert stored is not None
     assert stored.password_hash == HASH.replace("x", "y")
     assert stored.credential_version == 2
     assert user.credential_version == 2
@@ -108,12 +111,16 @@ def test_activation_raises_version(db: peewee.Database) -> None:
     user = create_user("alice", STANDARD, HASH)
 
     set_active(user, False)
-    assert query_user("alice").is_active is False
-    assert query_user("alice").credential_version == 2
+    stored = query_user("alice")
+    assert stored is not None
+    assert stored.is_active is False
+    assert stored.credential_version == 2
 
     set_active(user, True)
-    assert query_user("alice").is_active is True
-    assert query_user("alice").credential_version == 3
+    stored = query_user("alice")
+    assert stored is not None
+    assert stored.is_active is True
+    assert stored.credential_version == 3
 
 
 @pytest.mark.parametrize("permission", [READ, WRITE, EXECUTE, DEBUG])
