@@ -23,6 +23,7 @@ from config import Settings, redact_database_url
 from handlers.account import AccountHandler
 from handlers.admin import admin_routes
 from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
+from handlers.body_limit import BodyLimitApplication
 from handlers.gateway import Gateway, build_gateway
 from handlers.health import HealthHandler
 from handlers.integrations import IntegrationExecuteHandler, IntegrationListHandler
@@ -102,11 +103,12 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         access_log.write(level, ACCESS_LOG_FORMAT, args)
 
 
-def make_app(gateway: Gateway) -> tornado.web.Application:
+def make_app(gateway: Gateway) -> BodyLimitApplication:
     """Build the Tornado application around ``gateway``."""
     secure = gateway.settings.secure_cookies
-    return tornado.web.Application(
+    return BodyLimitApplication(
         make_routes(),
+        max_body_bytes=gateway.settings.max_body_bytes,
         gateway=gateway,
         cookie_secret=gateway.cookie_secret,
         # Forms of the pages carry Tornado's xsrf token. The partner API and
@@ -214,6 +216,8 @@ async def serve(settings: Settings) -> None:
     server = tornado.httpserver.HTTPServer(
         app,
         xheaders=settings.trust_proxy_headers,
+        # The application checks this limit first and sends 413, so Tornado's
+        # own check, which ends a request with a bare 400, is only a backstop.
         max_body_size=settings.max_body_bytes,
         chunk_size=READ_CHUNK_BYTES,
     )

@@ -175,7 +175,7 @@ def _error_code(status_code: int) -> str:
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
-        413: "payload_too_large",
+        413: "content_too_large",
         429: "too_many_requests",
         503: "temporarily_unavailable",
     }

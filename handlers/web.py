@@ -44,6 +44,7 @@ ERROR_PAGES = {
     403: ("Forbidden", "You do not have access to this page."),
     404: ("Page not found", "There is no page at this address."),
     405: ("Method not allowed", "This page does not accept that request method."),
+    413: ("Content too large", "The request body is larger than the gateway accepts."),
     429: ("Too many requests", "Too many attempts; wait and try again."),
     500: ("Server error", "The gateway could not complete the request."),
     503: ("Service unavailable", "The gateway cannot serve this page right now."),
@@ -255,15 +256,12 @@ class StaticHandler(tornado.web.StaticFileHandler, PageHandler):
         PageHandler.write_error(self, status_code, **kwargs)
 
 
-class NotFoundPageHandler(PageHandler):
-    """Respond to unknown paths: an HTML page for browsers, JSON for API clients."""
+class NegotiatedErrorHandler(PageHandler):
+    """Base of error-only handlers: an HTML page for browsers, JSON for API clients."""
 
     def check_xsrf_cookie(self) -> None:
-        # Nothing happens here, so a POST to a wrong path gets its 404.
+        # Nothing happens here, so a POST gets its error and not a 403.
         return
-
-    def prepare(self) -> None:
-        raise PageError(404, "not_found", "No resource at this path.")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if "text/html" in self.request.headers.get("Accept", ""):
@@ -271,3 +269,10 @@ class NotFoundPageHandler(PageHandler):
         else:
             self.clear_header("Content-Security-Policy")
             BaseHandler.write_error(self, status_code, **kwargs)
+
+
+class NotFoundPageHandler(NegotiatedErrorHandler):
+    """Respond to unknown paths: an HTML page for browsers, JSON for API clients."""
+
+    def prepare(self) -> None:
+        raise PageError(404, "not_found", "No resource at this path.")
