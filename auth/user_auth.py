@@ -15,7 +15,7 @@ import time
 
 from auth.credential_cache import CredentialCache
 from auth.passwords import PasswordHasher
-from models.base import utcnow
+from models.base import database, utcnow
 from models.changes import tracker
 from models.users import User, check_username_syntax, recall_user
 
@@ -194,7 +194,11 @@ class LastUseWrites:
             age = (now - last_used_at).total_seconds()
             self._remember(user_id, time.monotonic() - age)
             return
-        User.update(last_used_at=now).where(User.id == user_id).execute()
+        query = User.update(last_used_at=now).where(User.id == user_id)
+        # This may be the first statement on a connection that PostgreSQL
+        # dropped. Sent alone, its failure would leave unknown whether it
+        # committed, so it runs in a transaction whose BEGIN fails first.
+        database.run_transaction(query.execute)
         self._remember(user_id, time.monotonic())
 
     def _remember(self, user_id: int, recorded_at: float) -> None:

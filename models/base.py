@@ -6,12 +6,14 @@ import datetime
 import os
 import sqlite3
 import urllib.parse
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import peewee
 from playhouse import db_url
 
 from models.changes import check_tracked, tracker
+from models.reconnect import DATABASE_ERRORS, ReconnectingPostgresqlDatabase
 
 #: Every model binds to this proxy; :func:`open_database` points it at a database.
 database = peewee.DatabaseProxy()
@@ -19,8 +21,7 @@ database = peewee.DatabaseProxy()
 # Log size, in pages of 4 KiB, above which a checkpoint also empties the log.
 WAL_TRUNCATE_FRAMES = 4096
 
-# Errors that mean the database could not be reached or the connection broke.
-DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+R = TypeVar("R")
 
 
 def utcnow() -> datetime.datetime:
@@ -62,15 +63,22 @@ class BaseModel(peewee.Model):
 class _TrackedWrites(peewee.Database):
     """Counts writes to tracked models in :data:`models.changes.tracker`."""
 
+    # Each database class below defines it; an annotation does not shadow it.
+    run_transaction: Callable[[Callable[[], Any]], Any]
+
     def execute(self, query: Any, **context_options: Any) -> Any:
         if not (isinstance(query, _WRITE_QUERIES) and check_tracked(query)):
             return super().execute(query, **context_options)
+        execute = super().execute
+
+        def write() -> Any:
+            cursor = execute(query, **context_options)
+            tracker.note_write()
+            return cursor
+
         # The counter row is raised in the write's own transaction, so no
         # process can see the change without the raise.
-        with self.atomic():
-            cursor = super().execute(query, **context_options)
-            tracker.note_write()
-        return cursor
+        return self.run_transaction(write)
 
     def commit(self) -> None:
         tracker.before_commit(self)
@@ -86,10 +94,13 @@ _WRITE_QUERIES = (peewee.Insert, peewee.Update, peewee.Delete)
 
 
 class SqliteDatabase(_TrackedWrites, peewee.SqliteDatabase):
-    pass
+    def run_transaction(self, function: Callable[[], R]) -> R:
+        """Run ``function`` in a transaction and return its result."""
+        with self.atomic():
+            return function()
 
 
-class PostgresqlDatabase(_TrackedWrites, peewee.PostgresqlDatabase):
+class PostgresqlDatabase(_TrackedWrites, ReconnectingPostgresqlDatabase):
     pass
 
 
@@ -138,18 +149,16 @@ def reset_connection() -> None:
 def check_database() -> bool:
     """Run a trivial query and report whether the database responded.
 
-    A connection the server dropped (a restart, an idle timeout) fails the
-    first query only, so the check reconnects and tries once more before it
-    reports the database unreachable.
+    On PostgreSQL a connection the server dropped (a restart, an idle timeout)
+    is reopened by the query itself, so one failure means the database is
+    unreachable.
     """
-    for _ in range(2):
-        try:
-            database.execute_sql("SELECT 1").fetchone()
-        except DATABASE_ERRORS:
-            reset_connection()
-            continue
-        return True
-    return False
+    try:
+        database.execute_sql("SELECT 1").fetchone()
+    except DATABASE_ERRORS:
+        reset_connection()
+        return False
+    return True
 
 
 def checkpoint_sqlite(path: str) -> int:

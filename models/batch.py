@@ -77,9 +77,14 @@ def _commit(batch: list[tuple[Statement, ...]]) -> None:
     for statements in batch:
         for query, row in statements:
             grouped.setdefault(query, []).append(row)
-    with database.atomic():
+
+    def insert_all() -> None:
         for query, rows in grouped.items():
             query.execute_many(rows)
+
+    # Runs again, on a new connection, when PostgreSQL dropped the connection
+    # before COMMIT was sent. A connection lost during COMMIT raises.
+    database.run_transaction(insert_all)
 
 
 def _commit_alone(

@@ -239,8 +239,8 @@ def test_missing_counter_row_hides_changes(
     assert response.json()["error"] == "forbidden"
 
 
-def terminate_connections(url: str) -> None:
-    """End every connection of other sessions to the database at ``url``."""
+def run_admin_sql(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Run ``sql`` on the server of ``url``, connected to its ``postgres`` database."""
     parsed = urllib.parse.urlsplit(url)
     admin = peewee.PostgresqlDatabase(
         "postgres",
@@ -250,13 +250,26 @@ def terminate_connections(url: str) -> None:
     )
     admin.connect()
     try:
-        admin.execute_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (parsed.path.lstrip("/"),),
-        )
+        admin.execute_sql(sql, params)
     finally:
         admin.close()
+
+
+def terminate_connections(url: str) -> None:
+    """End every connection of other sessions to the database at ``url``."""
+    run_admin_sql(
+        url,
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        (urllib.parse.urlsplit(url).path.lstrip("/"),),
+    )
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Let new connections to the database at ``url`` in, or reject them."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    value = "true" if allowed else "false"
+    run_admin_sql(url, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {value}')
 
 
 @PG_ONLY
@@ -271,10 +284,15 @@ def test_failed_poll_serves_stale_permission(
 
     gateway_process.cli("revoke", "partner-sa", "echo")
     # More than change_poll_seconds (1) after the revocation, the next request
-    # reads the counter, and that read fails because the connection broke.
+    # reads the counter. That read fails because the connection broke and the
+    # database rejects the new connection that the gateway opens to run it again.
     time.sleep(1.5)
-    terminate_connections(server_database_url)
-    failed = call_echo(base_url, **basic)
+    allow_connections(server_database_url, False)
+    try:
+        terminate_connections(server_database_url)
+        failed = call_echo(base_url, **basic)
+    finally:
+        allow_connections(server_database_url, True)
     response = call_echo(base_url, **basic)
 
     assert failed.status_code == 503
