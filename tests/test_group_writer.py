@@ -128,3 +128,54 @@ async def test_one_bad_request_spares_its_batch(
     assert len(committed_events(database_url, request_id="good-2")) == 1
     # The failed request's event rolled back with its run.
     assert committed_events(database_url, request_id="duplicate") == []
+
+
+async def write_one_turn_apart(
+    writer: GroupWriter, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    """Start a write, and another one a turn of the event loop later."""
+    loop = asyncio.get_running_loop()
+    started: list[asyncio.Future[None]] = [
+        asyncio.ensure_future(write(writer, (INSERT_EVENT, first)))
+    ]
+    loop.call_soon(
+        lambda: started.append(
+            asyncio.ensure_future(write(writer, (INSERT_EVENT, second)))
+        )
+    )
+    await asyncio.sleep(0)
+    await asyncio.gather(*started)
+
+
+@pytest.mark.gen_test
+async def test_lone_write_commits_next_turn(
+    db: peewee.Database, database_url: str
+) -> None:
+    writer = GroupWriter()
+    await write(writer, (INSERT_EVENT, event_for("alone")))
+
+    await write_one_turn_apart(writer, event_for("first"), event_for("second"))
+
+    # The first write was committed before the second one arrived.
+    assert writer.last_batch_size == 1
+    assert len(committed_events(database_url, request_id="first")) == 1
+    assert len(committed_events(database_url, request_id="second")) == 1
+
+
+@pytest.mark.gen_test
+async def test_busy_writer_waits_one_turn(
+    db: peewee.Database, database_url: str
+) -> None:
+    writer = GroupWriter()
+    await asyncio.gather(
+        write(writer, (INSERT_EVENT, event_for("busy-1"))),
+        write(writer, (INSERT_EVENT, event_for("busy-2"))),
+    )
+    assert writer.last_batch_size == 2
+
+    await write_one_turn_apart(writer, event_for("first"), event_for("second"))
+
+    # After a commit of two requests, the next one waited a turn for more.
+    assert writer.last_batch_size == 2
+    assert len(committed_events(database_url, request_id="first")) == 1
+    assert len(committed_events(database_url, request_id="second")) == 1
