@@ -20,6 +20,7 @@ import models
 from auth.basic_auth import KNOWN_ADDRESS_DAYS
 from auth.log_text import clip_for_log
 from config import Settings, redact_database_url
+from handlers import tornado_fast_paths
 from handlers.account import AccountHandler
 from handlers.admin import admin_routes
 from handlers.authorize import AuthorizeHandler, RevokeAuthorizationHandler
@@ -105,6 +106,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gateway: Gateway) -> BodyLimitApplication:
     """Build the Tornado application around ``gateway``."""
+    tornado_fast_paths.install()
     secure = gateway.settings.secure_cookies
     return BodyLimitApplication(
         make_routes(),
