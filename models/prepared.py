@@ -82,8 +82,10 @@ def build_instance(
         field.name: python_value(field, value)
         for field, value in zip(fields, values, strict=True)
     }
-    instance = model(__no_default__=True, **data)
-    instance._dirty.clear()
+    # Setting the values one by one through the model's field descriptors
+    # would mark each one as changed, so they go into its data at once.
+    instance = model(__no_default__=True)
+    instance.__data__.update(data)
     return instance
 
 
