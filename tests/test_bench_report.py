@@ -242,7 +242,7 @@ def test_bare_rates_sentence() -> None:
 
 
 def test_rounds_option_default_and_minimum(capsys: pytest.CaptureFixture[str]) -> None:
-    assert parse_arguments([]).rounds == 3
+    assert parse_arguments([]).rounds == 5
 
     with pytest.raises(SystemExit) as exit_info:
         parse_arguments(["--rounds", "0"])
