@@ -166,7 +166,8 @@ class SqliteCheckpointer:
 
 
 #: Tornado zeroes a fresh buffer of this size for every socket read, and a
-#: request takes two reads. Its default of 64 KiB is more than a request needs.
+#: request usually takes two reads. Its default of 64 KiB is more than a
+#: request needs.
 READ_CHUNK_BYTES = 16 * 1024
 
 #: Expired codes and tokens are kept this long before deletion, so that a
