@@ -75,8 +75,9 @@ class SecondClock:
     """Formats timestamps for HTTP and reuses the text of the latest second."""
 
     def __init__(self) -> None:
-        self.second = -1
-        self.text = ""
+        # One tuple, replaced whole, so that a reader in another thread never
+        # pairs a second with the text of another.
+        self.latest = (-1, "")
 
     def format(self, timestamp: Timestamp) -> str:
         """Return the HTTP date of ``timestamp``, as Tornado's function does."""
@@ -91,10 +92,11 @@ class SecondClock:
         # within half a microsecond of the next second into that second.
         if timestamp - second > _LAST_SAFE_FRACTION:
             return ORIGINAL_FORMAT_TIMESTAMP(timestamp)
-        if second != self.second:
-            self.text = ORIGINAL_FORMAT_TIMESTAMP(second)
-            self.second = second
-        return self.text
+        cached_second, text = self.latest
+        if second != cached_second:
+            text = ORIGINAL_FORMAT_TIMESTAMP(second)
+            self.latest = (second, text)
+        return text
 
 
 _CLOCK = SecondClock()
