@@ -10,11 +10,11 @@ text changes once a second.
 :func:`install` replaces both functions with versions that return the same
 results:
 
-- A header line that ends in CRLF and contains no other line feed, with a colon
-  and no leading whitespace, is split by string methods and passed to Tornado's
-  own ``HTTPHeaders.add``, which validates the name and the value as before.
-  Every other line goes to Tornado's original method, so every error is still
-  raised by Tornado itself.
+- A header line that ends in CRLF, contains no other line feed, has a colon and
+  starts with no whitespace is split by string methods. Its name and value go to
+  Tornado's own ``HTTPHeaders.add``, which validates them as before. Every other
+  line goes to Tornado's original method, so every error is still raised by
+  Tornado itself.
 - The Date text of the current second is kept and reused within that second.
 
 Both replacements are installed only for the Tornado versions in
@@ -103,12 +103,12 @@ _CLOCK = SecondClock()
 
 
 def format_timestamp(ts: Timestamp) -> str:
-    """Return the HTTP date of ``ts``; the parameter name is Tornado's."""
+    """Return the HTTP date of ``ts``, a parameter named as in Tornado."""
     return _CLOCK.format(ts)
 
 
 def install() -> bool:
-    """Install the replacements if Tornado's version was checked; return whether."""
+    """Install the replacements if Tornado's version was checked, and say if so."""
     if tornado.version not in CHECKED_VERSIONS:
         log.info(
             "Tornado %s is not among the checked versions %s, so its header"

@@ -119,6 +119,13 @@ def reconnect_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+def committed_vendor(database_url: str, user: User) -> Any:
+    """Return the vendor of ``user`` as a connection of its own reads it."""
+    return run_separately(
+        database_url, 'SELECT vendor FROM "user" WHERE id = %s', (user.id,)
+    )
+
+
 @pytest.fixture
 def reconnect_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger="integration_gateway")
@@ -189,10 +196,7 @@ def test_transaction_after_dropped_connection(
     # A tracked write runs in a transaction of its own; its BEGIN fails first.
     User.update(vendor="Acme").where(User.id == service_account.id).execute()
 
-    vendor = run_separately(
-        database_url, 'SELECT vendor FROM "user" WHERE id = %s', (service_account.id,)
-    )
-    assert vendor == "Acme"
+    assert committed_vendor(database_url, service_account) == "Acme"
     messages = reconnect_messages(reconnect_log)
     assert len(messages) == 1
     assert "run the BEGIN again" in messages[0]
@@ -212,10 +216,7 @@ def test_tracked_write_lost_at_counter_rerun(
     User.update(vendor="Acme").where(User.id == service_account.id).execute()
 
     assert run_separately(database_url, TRIGGER_CALLS) == 2
-    vendor = run_separately(
-        database_url, 'SELECT vendor FROM "user" WHERE id = %s', (service_account.id,)
-    )
-    assert vendor == "Acme"
+    assert committed_vendor(database_url, service_account) == "Acme"
     messages = reconnect_messages(reconnect_log)
     assert len(messages) == 1
     assert "run the transaction again" in messages[0]

@@ -152,11 +152,16 @@ def test_second_clock_reuses_text() -> None:
     assert clock.format(1359312201.0) == "Sun, 27 Jan 2013 18:43:21 GMT"
 
 
-def test_install_on_checked_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tornado's functions are restored after the test, whatever it installs.
+@pytest.fixture
+def originals(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Start from Tornado's own functions and put back the ones in place after."""
     monkeypatch.setattr(HTTPHeaders, "parse_line", ORIGINAL_PARSE_LINE)
     monkeypatch.setattr(httputil, "format_timestamp", ORIGINAL_FORMAT_TIMESTAMP)
-    monkeypatch.setattr(tornado, "version", "6.6.1")
+    return monkeypatch
+
+
+def test_install_on_checked_version(originals: pytest.MonkeyPatch) -> None:
+    originals.setattr(tornado, "version", "6.6.1")
 
     assert tornado_fast_paths.install() is True
 
@@ -166,10 +171,8 @@ def test_install_on_checked_version(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parsed["X-Token"] == "Bearer abc"
 
 
-def test_install_skips_unchecked_version(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(HTTPHeaders, "parse_line", ORIGINAL_PARSE_LINE)
-    monkeypatch.setattr(httputil, "format_timestamp", ORIGINAL_FORMAT_TIMESTAMP)
-    monkeypatch.setattr(tornado, "version", "6.7.0")
+def test_install_skips_unchecked_version(originals: pytest.MonkeyPatch) -> None:
+    originals.setattr(tornado, "version", "6.7.0")
 
     assert tornado_fast_paths.install() is False
 
