@@ -108,7 +108,7 @@ def format_timestamp(ts: Timestamp) -> str:
 
 
 def install() -> bool:
-    """Install the replacements if Tornado's version was checked, and say if so."""
+    """Install the replacements, or return False for an unchecked Tornado version."""
     if tornado.version not in CHECKED_VERSIONS:
         log.info(
             "Tornado %s is not among the checked versions %s, so its header"
